@@ -1,0 +1,143 @@
+"""Durable workflows and a durable cron scheduler for Django.
+
+``import django_durable as durable`` and use the names in ``__all__``. Importing this
+package has no side effects: each name is loaded from its module on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django_durable.context import (
+        SetEnqueueOptions,
+        SetWorkflowID,
+        step_id,
+        workflow_id,
+    )
+    from django_durable.engine.calls import start_workflow
+    from django_durable.engine.control import (
+        cancel_workflow,
+        fork_workflow,
+        list_workflows,
+        recover_pending_workflows,
+        resume_workflow,
+        retrieve_workflow,
+    )
+    from django_durable.engine.decorators import (
+        ConfiguredInstance,
+        durable_class,
+        step,
+        transaction,
+        workflow,
+    )
+    from django_durable.engine.handles import WorkflowHandle
+    from django_durable.engine.steps import sleep, sleep_async
+    from django_durable.exceptions import (
+        ConfigurationError,
+        DurableError,
+        InvalidStateError,
+        MaxRecoveryAttemptsExceeded,
+        MaxStepRetriesExceeded,
+        NonDeterministicWorkflowError,
+        RecordedError,
+        RegistrationError,
+        SerializationError,
+        WorkflowCancelled,
+        WorkflowConflict,
+        WorkflowNotFound,
+        WorkflowNotRegistered,
+        WorkflowTimeout,
+    )
+    from django_durable.log import logger
+    from django_durable.values import WorkflowStatus
+
+_EXPORTS = {
+    "SetEnqueueOptions": "django_durable.context",
+    "SetWorkflowID": "django_durable.context",
+    "step_id": "django_durable.context",
+    "workflow_id": "django_durable.context",
+    "start_workflow": "django_durable.engine.calls",
+    "cancel_workflow": "django_durable.engine.control",
+    "fork_workflow": "django_durable.engine.control",
+    "list_workflows": "django_durable.engine.control",
+    "recover_pending_workflows": "django_durable.engine.control",
+    "resume_workflow": "django_durable.engine.control",
+    "retrieve_workflow": "django_durable.engine.control",
+    "ConfiguredInstance": "django_durable.engine.decorators",
+    "durable_class": "django_durable.engine.decorators",
+    "step": "django_durable.engine.decorators",
+    "transaction": "django_durable.engine.decorators",
+    "workflow": "django_durable.engine.decorators",
+    "WorkflowHandle": "django_durable.engine.handles",
+    "sleep": "django_durable.engine.steps",
+    "sleep_async": "django_durable.engine.steps",
+    "ConfigurationError": "django_durable.exceptions",
+    "DurableError": "django_durable.exceptions",
+    "InvalidStateError": "django_durable.exceptions",
+    "MaxRecoveryAttemptsExceeded": "django_durable.exceptions",
+    "MaxStepRetriesExceeded": "django_durable.exceptions",
+    "NonDeterministicWorkflowError": "django_durable.exceptions",
+    "RecordedError": "django_durable.exceptions",
+    "RegistrationError": "django_durable.exceptions",
+    "SerializationError": "django_durable.exceptions",
+    "WorkflowCancelled": "django_durable.exceptions",
+    "WorkflowConflict": "django_durable.exceptions",
+    "WorkflowNotFound": "django_durable.exceptions",
+    "WorkflowNotRegistered": "django_durable.exceptions",
+    "WorkflowTimeout": "django_durable.exceptions",
+    "logger": "django_durable.log",
+    "WorkflowStatus": "django_durable.values",
+}
+
+__all__ = [
+    "ConfigurationError",
+    "ConfiguredInstance",
+    "DurableError",
+    "InvalidStateError",
+    "MaxRecoveryAttemptsExceeded",
+    "MaxStepRetriesExceeded",
+    "NonDeterministicWorkflowError",
+    "RecordedError",
+    "RegistrationError",
+    "SerializationError",
+    "SetEnqueueOptions",
+    "SetWorkflowID",
+    "WorkflowCancelled",
+    "WorkflowConflict",
+    "WorkflowHandle",
+    "WorkflowNotFound",
+    "WorkflowNotRegistered",
+    "WorkflowStatus",
+    "WorkflowTimeout",
+    "cancel_workflow",
+    "durable_class",
+    "fork_workflow",
+    "list_workflows",
+    "logger",
+    "recover_pending_workflows",
+    "resume_workflow",
+    "retrieve_workflow",
+    "sleep",
+    "sleep_async",
+    "start_workflow",
+    "step",
+    "step_id",
+    "transaction",
+    "workflow",
+    "workflow_id",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'django_durable' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

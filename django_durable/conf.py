@@ -1,0 +1,60 @@
+"""The ``DURABLE`` settings dict, read lazily and cached until settings change."""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS: dict[str, Any] = {
+    "EXECUTOR_ID": None,
+    "POLL_INTERVAL": 1.0,
+    "HEARTBEAT_INTERVAL": 5.0,
+    "DEAD_EXECUTOR_TIMEOUT": 30.0,
+    "MAX_BACKFILL": 1000,
+    "DATABASE": "default",
+}
+
+
+@cache
+def get_settings() -> dict[str, Any]:
+    """Return ``DEFAULTS`` updated with the project's ``DURABLE`` dict."""
+    user = getattr(settings, "DURABLE", None) or {}
+    merged = dict(DEFAULTS)
+    merged.update(user)
+    return merged
+
+
+def get(key: str) -> Any:
+    """Return one setting; ``key`` must be one of ``DEFAULTS``."""
+    return get_settings()[key]
+
+
+def database_alias() -> str:
+    """The database alias that holds runs, steps and schedules."""
+    return str(get("DATABASE"))
+
+
+def unknown_keys() -> list[str]:
+    """Keys of the project's ``DURABLE`` dict that this version does not know."""
+    user = getattr(settings, "DURABLE", None) or {}
+    return sorted(set(user) - set(DEFAULTS))
+
+
+def executor_id() -> str:
+    """This process's executor id: ``DURABLE["EXECUTOR_ID"]`` or ``<host>:<pid>``."""
+    configured = get("EXECUTOR_ID")
+    if configured:
+        return str(configured)
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@receiver(setting_changed)
+def _clear_cache(*, setting: str, **kwargs: Any) -> None:
+    if setting == "DURABLE":
+        get_settings.cache_clear()

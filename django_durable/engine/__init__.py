@@ -1,0 +1,1 @@
+"""Layer 2: running workflows and steps durably, and the handles that watch them."""

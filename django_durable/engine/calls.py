@@ -1,0 +1,158 @@
+"""What happens when a workflow is called or started: the three entry points of a run."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from django_durable import conf, context
+from django_durable.context import WorkflowState
+from django_durable.engine import active as active_runs
+from django_durable.engine import runs, steps
+from django_durable.engine.handles import WorkflowHandle
+from django_durable.exceptions import RegistrationError
+from django_durable.registry import WorkflowInfo
+
+logger = logging.getLogger(__name__)
+
+
+def _child_slot(parent: WorkflowState | None, name: str) -> tuple[int | None, Any]:
+    """For a call inside a workflow: the parent's step number and its recorded outcome."""
+    if parent is None:
+        return None, None
+    number = parent.next_step()
+    return number, parent.replayed(number, name)
+
+
+def _workflow_id(parent: WorkflowState | None, number: int | None) -> str:
+    chosen = context.take_workflow_id()
+    if chosen:
+        return chosen
+    if parent is not None:
+        return f"{parent.workflow_id}-{number}"
+    return runs.new_workflow_id()
+
+
+def _held_run(run: runs.WorkflowRun) -> tuple[runs.WorkflowRun, Any] | None:
+    """After inserting: what to execute while holding the id, or ``None`` to wait instead."""
+    stored, created = runs.open_run(run)
+    if created:
+        return stored, {}
+    if runs.resumable(stored):
+        # Ours but executed by nobody here: an orphan of this executor id. Replay it.
+        return stored, runs.load_steps(stored.pk)
+    return None
+
+
+def call(info: WorkflowInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A direct call of a sync workflow: run it durably in the caller's thread."""
+    parent = context.current()
+    if parent is not None and parent.current_step is not None:
+        return info.func(*args, **kwargs)  # inside a step, durable functions are plain calls
+    inv = runs.resolve(info, args, kwargs)
+    number, recorded = _child_slot(parent, info.name)
+    if recorded is not None:
+        return steps.replay(recorded)
+    run = runs.new_run(inv, _workflow_id(parent, number), parent_id=parent and parent.workflow_id)
+    try:
+        result = _call_held_or_wait(run, inv)
+    except Exception as exc:
+        if parent is not None and number is not None:
+            steps.record_child(parent, number, info.name, run.pk, error=exc)
+        raise
+    if parent is not None and number is not None:
+        steps.record_child(parent, number, info.name, run.pk, result=result)
+    return result
+
+
+def _call_held_or_wait(run: runs.WorkflowRun, inv: runs.Invocation) -> Any:
+    holder = active_runs.try_acquire(run.pk)
+    if holder is None:
+        return runs.wait_outcome(run.pk)
+    try:
+        held = _held_run(run)
+        if held is not None:
+            stored, recorded = held
+            if recorded:
+                inv = runs.invocation_of(stored)
+            return runs.execute(stored, inv, holder, recorded)
+    finally:
+        active_runs.release(run.pk, holder)
+    return runs.wait_outcome(run.pk)
+
+
+async def acall(info: WorkflowInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A direct call of an ``async def`` workflow: run it durably on the caller's loop."""
+    parent = context.current()
+    if parent is not None and parent.current_step is not None:
+        return await info.func(*args, **kwargs)
+    inv = runs.resolve(info, args, kwargs)
+    number, recorded = _child_slot(parent, info.name)
+    if recorded is not None:
+        return steps.replay(recorded)
+    run = runs.new_run(inv, _workflow_id(parent, number), parent_id=parent and parent.workflow_id)
+    try:
+        result = await _acall_held_or_wait(run, inv)
+    except Exception as exc:
+        if parent is not None and number is not None:
+            await sync_to_async(steps.record_child)(parent, number, info.name, run.pk, error=exc)
+        raise
+    if parent is not None and number is not None:
+        await sync_to_async(steps.record_child)(parent, number, info.name, run.pk, result=result)
+    return result
+
+
+async def _acall_held_or_wait(run: runs.WorkflowRun, inv: runs.Invocation) -> Any:
+    holder = active_runs.try_acquire(run.pk)
+    if holder is None:
+        return await runs.await_outcome(run.pk)
+    try:
+        held = await sync_to_async(_held_run)(run)
+        if held is not None:
+            stored, recorded = held
+            if recorded:
+                inv = await sync_to_async(runs.invocation_of)(stored)
+            return await runs.aexecute(stored, inv, holder, recorded)
+    finally:
+        active_runs.release(run.pk, holder)
+    return await runs.await_outcome(run.pk)
+
+
+def workflow_info_of(fn: Any) -> tuple[WorkflowInfo, tuple[Any, ...]]:
+    """The workflow behind ``fn`` (a decorated function or bound method) and its receiver."""
+    receiver: tuple[Any, ...] = ()
+    target = fn
+    if hasattr(fn, "__self__") and hasattr(fn, "__func__"):
+        receiver, target = (fn.__self__,), fn.__func__
+    info = getattr(target, "__durable_workflow__", None)
+    if info is None:
+        raise RegistrationError(
+            f"{getattr(fn, '__qualname__', fn)!r} is not a workflow; decorate it with @workflow()."
+        )
+    return info, receiver
+
+
+def start_workflow(fn: Any, *args: Any, **kwargs: Any) -> WorkflowHandle:
+    """Start a workflow on a background thread and return its handle at once.
+
+    The run row is written in the caller's transaction; the thread starts when it commits.
+    """
+    info, receiver = workflow_info_of(fn)
+    parent = context.current()
+    if parent is not None and parent.current_step is not None:
+        parent = None  # started from inside a step: an independent run
+    inv = runs.resolve(info, receiver + args, kwargs)
+    number, recorded = _child_slot(parent, info.name)
+    if recorded is not None:
+        return WorkflowHandle(str(recorded.child_workflow_id))
+    run = runs.new_run(inv, _workflow_id(parent, number), parent_id=parent and parent.workflow_id)
+    stored, created = runs.open_run(run)
+    if parent is not None and number is not None:
+        steps.record_child(parent, number, info.name, run.pk, started=True)
+    if created or runs.resumable(stored):
+        workflow_id = stored.pk
+        transaction.on_commit(lambda: runs.in_background(workflow_id), using=conf.database_alias())
+    return WorkflowHandle(stored.pk)

@@ -1,0 +1,212 @@
+"""Operations on stored runs: retrieve, list, cancel, resume, fork and recover."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from django_durable import conf, context, registry
+from django_durable.engine import active as active_runs
+from django_durable.engine import runs
+from django_durable.engine.handles import WorkflowHandle
+from django_durable.exceptions import InvalidStateError
+from django_durable.models import RunStatus, StepOutput, WorkflowRun
+from django_durable.values import WorkflowStatus
+
+logger = logging.getLogger(__name__)
+
+
+def retrieve_workflow(workflow_id: str) -> WorkflowHandle:
+    """A handle to an existing run; ``WorkflowNotFound`` if there is none."""
+    runs.fetch(workflow_id)
+    return WorkflowHandle(workflow_id)
+
+
+def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def list_workflows(
+    *,
+    workflow_ids: Iterable[str] | None = None,
+    status: str | Iterable[str] | None = None,
+    name: str | Iterable[str] | None = None,
+    queue_name: str | Iterable[str] | None = None,
+    schedule_name: str | Iterable[str] | None = None,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    sort_desc: bool = False,
+) -> list[WorkflowStatus]:
+    """Runs matching every given filter (a str or a list each), oldest first by default.
+
+    ``start_time`` / ``end_time`` bound the creation time (inclusive / exclusive).
+    """
+    qs = WorkflowRun.objects.using(conf.database_alias()).all()
+    for field, value in (
+        ("workflow_id", workflow_ids),
+        ("status", status),
+        ("name", name),
+        ("queue_name", queue_name),
+        ("schedule_name", schedule_name),
+    ):
+        values = _as_list(value)  # type: ignore[arg-type]
+        if values is not None:
+            qs = qs.filter(**{f"{field}__in": values})
+    if start_time is not None:
+        qs = qs.filter(created_at__gte=start_time)
+    if end_time is not None:
+        qs = qs.filter(created_at__lt=end_time)
+    order = ("-created_at", "-workflow_id") if sort_desc else ("created_at", "workflow_id")
+    qs = qs.order_by(*order)[offset : (offset + limit) if limit is not None else None]
+    return [run.to_status() for run in qs]
+
+
+def cancel_workflow(workflow_id: str) -> bool:
+    """Cancel an enqueued or running run: its remaining steps do not run.
+
+    ``True`` if it was cancelled now, ``False`` if it had already finished.
+    """
+    run = runs.fetch(workflow_id)
+    cancelled = run.cancel()
+    active_runs.request_cancel(workflow_id)
+    if cancelled:
+        logger.info(
+            "Workflow %s cancelled",
+            workflow_id,
+            extra={"action": "workflow_cancelled", "workflow_id": workflow_id},
+        )
+    return cancelled
+
+
+def resume_workflow(workflow_id: str) -> WorkflowHandle:
+    """Run a cancelled, failed or given-up run again from its last recorded step."""
+    run = runs.fetch(workflow_id)
+    if run.status == RunStatus.SUCCESS:
+        raise InvalidStateError(f"Workflow {workflow_id!r} already succeeded; nothing to resume.")
+    if run.status == RunStatus.PENDING:
+        raise InvalidStateError(f"Workflow {workflow_id!r} is running; it cannot be resumed.")
+    registry.get_workflow(run.name)  # fail here, not on the thread, if the code is gone
+    if run.restart(conf.executor_id()):
+        logger.info(
+            "Workflow %s resumed",
+            workflow_id,
+            extra={"action": "workflow_resumed", "workflow_id": workflow_id},
+        )
+        transaction.on_commit(lambda: runs.in_background(workflow_id), using=conf.database_alias())
+    return WorkflowHandle(workflow_id)
+
+
+def fork_workflow(workflow_id: str, start_step: int) -> WorkflowHandle:
+    """Start a new run of the same workflow and inputs that keeps steps before ``start_step``.
+
+    The new run's id comes from ``SetWorkflowID`` or is a new UUID.
+    """
+    if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 1:
+        raise ValueError(f"start_step must be an int >= 1, got {start_step!r}.")
+    source = runs.fetch(workflow_id)
+    registry.get_workflow(source.name)
+    new_id = context.take_workflow_id() or runs.new_workflow_id()
+    now = timezone.now()
+    alias = conf.database_alias()
+    with transaction.atomic(using=alias):
+        WorkflowRun.objects.using(alias).create(
+            workflow_id=new_id,
+            name=source.name,
+            class_name=source.class_name,
+            config_name=source.config_name,
+            status=RunStatus.PENDING,
+            inputs=source.inputs,
+            executor_id=conf.executor_id(),
+            queue_name=source.queue_name,
+            priority=source.priority,
+            schedule_name=source.schedule_name,
+            parent_id=source.parent_id,
+            created_at=now,
+            updated_at=now,
+            started_at=now,
+        )
+        kept = StepOutput.objects.using(alias).filter(
+            run_id=workflow_id, step_number__lt=start_step
+        )
+        StepOutput.objects.using(alias).bulk_create(
+            [
+                StepOutput(
+                    run_id=new_id,
+                    step_number=step.step_number,
+                    step_name=step.step_name,
+                    output=step.output,
+                    error=step.error,
+                    child_workflow_id=step.child_workflow_id,
+                    started_at=step.started_at,
+                    completed_at=step.completed_at,
+                )
+                for step in kept
+            ]
+        )
+        transaction.on_commit(lambda: runs.in_background(new_id), using=alias)
+    logger.info(
+        "Workflow %s forked from %s at step %d",
+        new_id,
+        workflow_id,
+        start_step,
+        extra={"action": "workflow_forked", "workflow_id": new_id},
+    )
+    return WorkflowHandle(new_id)
+
+
+def recover_pending_workflows(executor_ids: Iterable[str] | None = None) -> list[WorkflowHandle]:
+    """Take over the ``PENDING`` runs of the given executors and re-run them here.
+
+    Completed steps are replayed, not re-run. A run recovered more than its workflow's
+    ``max_recovery_attempts`` becomes ``MAX_RECOVERY_ATTEMPTS_EXCEEDED``. Runs whose workflow
+    this process does not know are logged and left alone. Several processes may call this
+    at once: each run is taken over by exactly one.
+    """
+    ids = list(executor_ids) if executor_ids is not None else [conf.executor_id()]
+    me = conf.executor_id()
+    handles: list[WorkflowHandle] = []
+    pending = WorkflowRun.objects.using(conf.database_alias()).pending().of_executors(ids)
+    for run in pending.order_by("created_at"):
+        if active_runs.get(run.pk) is not None:
+            continue  # executing in this process right now
+        info = registry.find_workflow(run.name)
+        if info is None:
+            logger.error(
+                "Cannot recover workflow %s: %r is not registered in this process",
+                run.pk,
+                run.name,
+                extra={"action": "recovery_skipped", "workflow_id": run.pk},
+            )
+            continue
+        if run.recovery_attempts >= info.max_recovery_attempts:
+            if run.give_up():
+                logger.error(
+                    "Workflow %s exceeded %d recovery attempts; marked %s",
+                    run.pk,
+                    info.max_recovery_attempts,
+                    RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED,
+                    extra={"action": "recovery_exceeded", "workflow_id": run.pk},
+                )
+            continue
+        if not run.take_over(me, from_executor=run.executor_id):
+            continue
+        logger.info(
+            "Recovering workflow %s (%s), attempt %d",
+            run.pk,
+            run.name,
+            run.recovery_attempts,
+            extra={"action": "workflow_recovered", "workflow_id": run.pk},
+        )
+        runs.in_background(run.pk)
+        handles.append(WorkflowHandle(run.pk))
+    return handles

@@ -1,0 +1,92 @@
+"""Every error django_durable raises derives from :class:`DurableError`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class DurableError(Exception):
+    """Base class of every django_durable error."""
+
+
+class ConfigurationError(DurableError, ImproperlyConfigured):
+    """The ``DURABLE`` setting or a decorator argument is invalid."""
+
+
+class RegistrationError(DurableError, ValueError):
+    """A workflow, class or configured instance cannot be registered as asked."""
+
+
+class SerializationError(DurableError, TypeError):
+    """A value cannot be stored as tagged JSON (its type is named in the message)."""
+
+
+class WorkflowNotFound(DurableError, LookupError):
+    """No run exists with the given workflow id."""
+
+
+class WorkflowNotRegistered(DurableError, LookupError):
+    """A stored run or schedule names a workflow this process does not have."""
+
+
+class WorkflowConflict(DurableError, ValueError):
+    """A workflow id is already used by a run of another workflow."""
+
+
+class NonDeterministicWorkflowError(DurableError):
+    """Replay met a step whose recorded name differs from the step being run."""
+
+
+class WorkflowCancelled(DurableError):
+    """The run was cancelled; its remaining steps do not run."""
+
+
+class WorkflowTimeout(DurableError, TimeoutError):
+    """A handle's ``get_result(timeout=...)`` waited longer than allowed."""
+
+
+class MaxRecoveryAttemptsExceeded(DurableError):
+    """The run was recovered more often than its workflow's ``max_recovery_attempts``."""
+
+
+class InvalidStateError(DurableError, ValueError):
+    """The run is not in a state that allows the requested operation."""
+
+
+class MaxStepRetriesExceeded(DurableError):
+    """A step with retries failed on every attempt; ``errors`` holds each attempt's error."""
+
+    def __init__(self, step_name: str, errors: list[BaseException]) -> None:
+        self.step_name = step_name
+        self.errors = list(errors)
+        last = errors[-1] if errors else None
+        super().__init__(
+            f"Step {step_name!r} failed after {len(errors)} attempt(s); "
+            f"last error: {type(last).__name__}: {last}"
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.step_name, self.errors))
+
+
+class RecordedError(DurableError):
+    """A stored error whose original type cannot be rebuilt in this process.
+
+    ``type_path``, ``message``, ``error_args`` and ``traceback_text`` carry what was
+    recorded when the error happened.
+    """
+
+    def __init__(
+        self,
+        type_path: str,
+        message: str,
+        error_args: list[Any] | None = None,
+        traceback_text: str = "",
+    ) -> None:
+        self.type_path = type_path
+        self.message = message
+        self.error_args = list(error_args or [])
+        self.traceback_text = traceback_text
+        super().__init__(f"{type_path}: {message}")

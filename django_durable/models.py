@@ -1,0 +1,322 @@
+"""Tables: one ``WorkflowRun`` per workflow call, one ``StepOutput`` per completed step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, connections, models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from django_durable import serialization, values
+from django_durable.exceptions import DurableError
+
+
+class RunStatus(models.TextChoices):
+    ENQUEUED = "ENQUEUED", "Enqueued"
+    PENDING = "PENDING", "Pending"
+    SUCCESS = "SUCCESS", "Success"
+    ERROR = "ERROR", "Error"
+    CANCELLED = "CANCELLED", "Cancelled"
+    MAX_RECOVERY_ATTEMPTS_EXCEEDED = (
+        "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
+        "Max recovery attempts exceeded",
+    )
+
+
+IN_FLIGHT = (RunStatus.ENQUEUED, RunStatus.PENDING)
+FINISHED = (
+    RunStatus.SUCCESS,
+    RunStatus.ERROR,
+    RunStatus.CANCELLED,
+    RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED,
+)
+
+
+class WorkflowRunQuerySet(models.QuerySet["WorkflowRun"]):
+    def enqueued(self) -> WorkflowRunQuerySet:
+        return self.filter(status=RunStatus.ENQUEUED)
+
+    def pending(self) -> WorkflowRunQuerySet:
+        return self.filter(status=RunStatus.PENDING)
+
+    def in_flight(self) -> WorkflowRunQuerySet:
+        return self.filter(status__in=IN_FLIGHT)
+
+    def finished(self) -> WorkflowRunQuerySet:
+        return self.filter(status__in=FINISHED)
+
+    def of_executors(self, executor_ids: list[str]) -> WorkflowRunQuerySet:
+        return self.filter(executor_id__in=executor_ids)
+
+
+class WorkflowRun(models.Model):
+    """One call of a workflow: its inputs, status, outcome and where it runs."""
+
+    workflow_id = models.CharField(max_length=255, primary_key=True)
+    name = models.CharField(max_length=255, db_index=True)
+    class_name = models.CharField(max_length=255, null=True, blank=True)
+    config_name = models.CharField(max_length=255, null=True, blank=True)
+    status = models.CharField(max_length=32, choices=RunStatus.choices, default=RunStatus.PENDING)
+    inputs = models.TextField(help_text="Tagged JSON: {'args': [...], 'kwargs': {...}}")
+    output = models.TextField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)
+    executor_id = models.CharField(max_length=255, null=True, blank=True)
+    recovery_attempts = models.PositiveIntegerField(default=0)
+    queue_name = models.CharField(max_length=255, null=True, blank=True)
+    priority = models.IntegerField(default=0)
+    deduplication_id = models.CharField(max_length=255, null=True, blank=True)
+    schedule_name = models.CharField(max_length=255, null=True, blank=True, db_index=True)
+    parent_id = models.CharField(max_length=255, null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WorkflowRunQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "workflow run"
+        indexes = [
+            models.Index(
+                fields=["queue_name", "priority", "created_at"],
+                name="durable_run_inflight_queue",
+                condition=Q(status__in=IN_FLIGHT),
+            ),
+            models.Index(
+                fields=["executor_id", "status"],
+                name="durable_run_executor",
+                condition=Q(status__in=IN_FLIGHT),
+            ),
+            models.Index(fields=["status", "created_at"], name="durable_run_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["queue_name", "deduplication_id"],
+                name="durable_run_dedup_active",
+                condition=Q(status__in=IN_FLIGHT, deduplication_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.workflow_id} ({self.status})"
+
+    def to_status(self) -> values.WorkflowStatus:
+        """This row as a frozen ``WorkflowStatus``."""
+        try:
+            inputs = serialization.loads(self.inputs)
+        except DurableError:
+            inputs = None
+        return values.WorkflowStatus(
+            workflow_id=self.workflow_id,
+            status=self.status,
+            name=self.name,
+            class_name=self.class_name,
+            config_name=self.config_name,
+            input=inputs,
+            output=serialization.loads(self.output) if self.status == RunStatus.SUCCESS else None,
+            error=serialization.decode_exception(self.error) if self.error else None,
+            executor_id=self.executor_id,
+            recovery_attempts=self.recovery_attempts,
+            queue_name=self.queue_name,
+            priority=self.priority,
+            deduplication_id=self.deduplication_id,
+            schedule_name=self.schedule_name,
+            parent_workflow_id=self.parent_id,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            started_at=self.started_at,
+            completed_at=self.completed_at,
+        )
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    def finish(self, status: str, *, output: str | None = None, error: str | None = None) -> bool:
+        """Record the outcome of a ``PENDING`` run; ``False`` if it was no longer pending."""
+        now = timezone.now()
+        changed = (
+            WorkflowRun.objects.filter(pk=self.pk, status=RunStatus.PENDING).update(
+                status=status, output=output, error=error, completed_at=now, updated_at=now
+            )
+            == 1
+        )
+        if changed:
+            self.status, self.output, self.error = status, output, error
+            self.completed_at = self.updated_at = now
+        return changed
+
+    def cancel(self) -> bool:
+        """Mark an in-flight run cancelled; ``False`` if it had already finished."""
+        now = timezone.now()
+        changed = (
+            WorkflowRun.objects.filter(pk=self.pk, status__in=IN_FLIGHT).update(
+                status=RunStatus.CANCELLED, completed_at=now, updated_at=now
+            )
+            == 1
+        )
+        if changed:
+            self.status = RunStatus.CANCELLED
+        return changed
+
+    def take_over(self, executor_id: str, *, from_executor: str | None) -> bool:
+        """Claim a ``PENDING`` run of ``from_executor`` for ``executor_id`` (compare-and-set).
+
+        Counts one recovery attempt. ``False`` when another process claimed it first.
+        """
+        now = timezone.now()
+        changed = (
+            WorkflowRun.objects.filter(
+                pk=self.pk, status=RunStatus.PENDING, executor_id=from_executor
+            ).update(
+                executor_id=executor_id,
+                recovery_attempts=models.F("recovery_attempts") + 1,
+                updated_at=now,
+            )
+            == 1
+        )
+        if changed:
+            self.executor_id = executor_id
+            self.recovery_attempts += 1
+            self.updated_at = now
+        return changed
+
+    def restart(self, executor_id: str) -> bool:
+        """Put a finished run back to ``PENDING`` on ``executor_id`` (resume)."""
+        now = timezone.now()
+        changed = (
+            WorkflowRun.objects.filter(pk=self.pk)
+            .exclude(status=RunStatus.SUCCESS)
+            .update(
+                status=RunStatus.PENDING,
+                executor_id=executor_id,
+                recovery_attempts=0,
+                output=None,
+                error=None,
+                completed_at=None,
+                updated_at=now,
+            )
+            == 1
+        )
+        if changed:
+            self.status = RunStatus.PENDING
+            self.executor_id = executor_id
+            self.recovery_attempts = 0
+        return changed
+
+    def give_up(self) -> bool:
+        """Mark a ``PENDING`` run as having exceeded its recovery attempts."""
+        return self.finish(RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED)
+
+
+class StepOutput(models.Model):
+    """The recorded outcome of one step of a run, written once."""
+
+    run = models.ForeignKey(
+        WorkflowRun, on_delete=models.CASCADE, related_name="steps", db_column="workflow_id"
+    )
+    step_number = models.PositiveIntegerField()
+    step_name = models.CharField(max_length=255)
+    output = models.TextField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)
+    child_workflow_id = models.CharField(max_length=255, null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "step output"
+        ordering = ["run", "step_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step_number"], name="durable_step_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} #{self.step_number} {self.step_name}"
+
+
+def insert_unless_exists(obj: models.Model, using: str) -> bool:
+    """INSERT ``obj``; ``False`` instead of an error when its unique key already exists.
+
+    In autocommit this is the single INSERT. Inside an open transaction it is wrapped in a
+    savepoint, so a conflict does not break the caller's transaction.
+    """
+    connection = connections[using]
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic(using=using):
+                obj.save(force_insert=True, using=using)
+        else:
+            obj.save(force_insert=True, using=using)
+    except IntegrityError:
+        return False
+    return True
+
+
+def insert_step_if_running(
+    using: str,
+    *,
+    workflow_id: str,
+    step_number: int,
+    step_name: str,
+    output: str | None,
+    error: str | None,
+    child_workflow_id: str | None,
+    started_at: datetime | None,
+    completed_at: datetime,
+    savepoint: bool = True,
+) -> bool:
+    """Record a step in one statement, only while its run is still ``PENDING``.
+
+    ``False`` means the run was cancelled or finished elsewhere (nothing was written).
+    Raises ``IntegrityError`` when the step was already recorded by another executor.
+    Inside an open transaction the INSERT runs in a savepoint unless ``savepoint`` is
+    false (a ``@transaction`` step wants a conflict to roll back its whole body).
+    """
+    connection = connections[using]
+    step_table = connection.ops.quote_name(StepOutput._meta.db_table)
+    run_table = connection.ops.quote_name(WorkflowRun._meta.db_table)
+    q = connection.ops.quote_name
+    columns = ", ".join(
+        q(c)
+        for c in (
+            "workflow_id",
+            "step_number",
+            "step_name",
+            "output",
+            "error",
+            "child_workflow_id",
+            "started_at",
+            "completed_at",
+        )
+    )
+    field = StepOutput._meta.get_field
+    params: list[Any] = [
+        workflow_id,
+        step_number,
+        step_name,
+        output,
+        error,
+        child_workflow_id,
+        field("started_at").get_db_prep_value(started_at, connection),
+        field("completed_at").get_db_prep_value(completed_at, connection),
+        workflow_id,
+        RunStatus.PENDING.value,
+    ]
+    # Identifiers come from model metadata (quoted); every value is a parameter.
+    sql = (
+        f"INSERT INTO {step_table} ({columns}) "  # noqa: S608
+        f"SELECT %s, %s, %s, %s, %s, %s, %s, %s WHERE EXISTS ("
+        f"SELECT 1 FROM {run_table} WHERE {q('workflow_id')} = %s AND {q('status')} = %s)"
+    )
+
+    def run() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
+    if savepoint and connection.in_atomic_block:
+        with transaction.atomic(using=using):
+            return run() == 1
+    return run() == 1

@@ -1,0 +1,186 @@
+"""Which workflows, durable classes and configured instances this process knows.
+
+Pure Python: the engine registers functions here when they are decorated and looks them up
+by the names stored in run and schedule rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from django_durable.exceptions import RegistrationError, WorkflowNotRegistered
+
+
+class FuncType(StrEnum):
+    """How a workflow is called: a plain function, or which kind of method."""
+
+    FUNCTION = "function"
+    STATIC = "static"
+    CLASS = "class"
+    INSTANCE = "instance"
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    """A class decorated with ``@durable_class``."""
+
+    registered_name: str
+    """The name runs and schedules record (``class_name`` or ``__qualname__``)."""
+    cls: type
+    """The class object."""
+    module: str
+    """The module that defined it."""
+    instances: dict[str, Any] = field(default_factory=dict)
+    """Configured instances by config name."""
+
+
+@dataclass(eq=False)
+class WorkflowInfo:
+    """A function decorated with ``@workflow``."""
+
+    name: str
+    """The registered name (``name`` or ``__qualname__``; class-prefixed for methods)."""
+    func: Callable[..., Any]
+    """The undecorated function."""
+    module: str
+    """The module that defined it."""
+    is_async: bool
+    """Whether the function is ``async def``."""
+    max_recovery_attempts: int
+    """How often a run may be recovered before it is given up."""
+    explicit_name: bool = False
+    """Whether ``name`` was given to the decorator."""
+    func_type: FuncType = FuncType.FUNCTION
+    """Set by ``@durable_class`` for methods."""
+    class_info: ClassInfo | None = None
+    """The owning durable class, for methods."""
+
+    @property
+    def class_name(self) -> str | None:
+        return self.class_info.registered_name if self.class_info else None
+
+    def owner(self) -> ClassInfo:
+        """The durable class of a method workflow."""
+        if self.class_info is None:
+            raise RegistrationError(
+                f"Workflow {self.name!r} is defined in a class that is not decorated with "
+                f"@durable_class(); decorate the class so its workflows can be recovered."
+            )
+        return self.class_info
+
+
+_lock = threading.RLock()
+_workflows: dict[str, WorkflowInfo] = {}
+_classes: dict[str, ClassInfo] = {}
+
+
+def is_method_qualname(qualname: str) -> bool:
+    """Whether a ``__qualname__`` names a function defined in a class body."""
+    parts = qualname.split(".")
+    return len(parts) > 1 and parts[-2] != "<locals>"
+
+
+def register_workflow(info: WorkflowInfo) -> None:
+    """Register ``info`` under its name; a clash with another module is an error."""
+    with _lock:
+        existing = _workflows.get(info.name)
+        if existing is not None and existing.module != info.module:
+            raise RegistrationError(
+                f"Workflow name {info.name!r} is registered twice: by {existing.module} "
+                f"and by {info.module}. Give one of them another name with "
+                f"@workflow(name=...)."
+            )
+        _workflows[info.name] = info
+
+
+def register_class(
+    cls: type, registered_name: str, methods: list[tuple[str, FuncType, WorkflowInfo]]
+) -> ClassInfo:
+    """Register a durable class and the workflow methods found on it."""
+    module = cls.__module__
+    with _lock:
+        existing = _classes.get(registered_name)
+        if existing is not None and existing.module != module:
+            raise RegistrationError(
+                f"Durable class name {registered_name!r} is registered twice: by "
+                f"{existing.module} and by {module}. Pass class_name=... to "
+                f"@durable_class to tell them apart."
+            )
+        info = ClassInfo(registered_name=registered_name, cls=cls, module=module)
+        for attr_name, func_type, wf in methods:
+            wf.func_type = func_type
+            wf.class_info = info
+            if not wf.explicit_name:
+                wf.name = f"{registered_name}.{attr_name}"
+        # Check every name before registering any, so a clash registers nothing.
+        for _, _, wf in methods:
+            other = _workflows.get(wf.name)
+            if other is not None and other.module != wf.module:
+                raise RegistrationError(
+                    f"Workflow name {wf.name!r} is registered twice: by {other.module} "
+                    f"and by {wf.module}."
+                )
+        _classes[registered_name] = info
+        for _, _, wf in methods:
+            _workflows[wf.name] = wf
+        return info
+
+
+def register_instance(class_info: ClassInfo, config_name: str, instance: Any) -> None:
+    """Register a configured instance under ``<class name>/<config name>``."""
+    with _lock:
+        if config_name in class_info.instances:
+            raise RegistrationError(
+                f"A configured instance {class_info.registered_name}/{config_name} already "
+                f"exists; each instance needs its own config_name."
+            )
+        class_info.instances[config_name] = instance
+
+
+def get_workflow(name: str) -> WorkflowInfo:
+    """The workflow registered under ``name``; ``WorkflowNotRegistered`` if none."""
+    try:
+        return _workflows[name]
+    except KeyError:
+        raise WorkflowNotRegistered(
+            f"No workflow named {name!r} is registered in this process. Is the module "
+            f"that defines it imported (e.g. an app's workflows.py)?"
+        ) from None
+
+
+def find_workflow(name: str) -> WorkflowInfo | None:
+    return _workflows.get(name)
+
+
+def get_class(registered_name: str) -> ClassInfo:
+    try:
+        return _classes[registered_name]
+    except KeyError:
+        raise WorkflowNotRegistered(
+            f"No durable class named {registered_name!r} is registered in this process."
+        ) from None
+
+
+def get_instance(class_name: str, config_name: str) -> Any:
+    """The configured instance ``<class_name>/<config_name>``."""
+    class_info = get_class(class_name)
+    try:
+        return class_info.instances[config_name]
+    except KeyError:
+        raise WorkflowNotRegistered(
+            f"No configured instance {class_name}/{config_name} exists in this process. "
+            f"Create it at import time (e.g. in workflows.py) so runs can be recovered."
+        ) from None
+
+
+def workflow_names() -> list[str]:
+    return sorted(_workflows)
+
+
+def all_workflows() -> list[WorkflowInfo]:
+    with _lock:
+        return list(_workflows.values())

@@ -1,0 +1,51 @@
+"""Frozen value objects handed to callers (never model instances)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowStatus:
+    """A snapshot of one run, as ``retrieve_workflow(...).get_status()`` returns it."""
+
+    workflow_id: str
+    """The run's id."""
+    status: str
+    """ENQUEUED, PENDING, SUCCESS, ERROR, CANCELLED or MAX_RECOVERY_ATTEMPTS_EXCEEDED."""
+    name: str
+    """The registered workflow name."""
+    class_name: str | None
+    """The registered durable class name, for methods."""
+    config_name: str | None
+    """The configured instance's name, for instance methods."""
+    input: dict[str, Any] | None
+    """``{"args": [...], "kwargs": {...}}`` as the run was called (``None`` if unreadable)."""
+    output: Any
+    """The returned value, once ``SUCCESS``."""
+    error: BaseException | None
+    """The raised exception, once ``ERROR``."""
+    executor_id: str | None
+    """The process that runs (or ran) it."""
+    recovery_attempts: int
+    """How often it was taken over after its executor died."""
+    queue_name: str | None
+    """The queue it was enqueued on."""
+    priority: int
+    """Its queue priority (lower first)."""
+    deduplication_id: str | None
+    """Its queue deduplication id."""
+    schedule_name: str | None
+    """The schedule that fired it."""
+    parent_workflow_id: str | None
+    """The run that started it, for child workflows."""
+    created_at: datetime
+    """When the run row was written."""
+    updated_at: datetime
+    """When the run row last changed."""
+    started_at: datetime | None
+    """When a process started executing it."""
+    completed_at: datetime | None
+    """When it finished."""

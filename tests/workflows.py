@@ -1,0 +1,329 @@
+"""Workflows the test suite runs; module level, so the registry can resolve them by name.
+
+Step bodies count their executions in ``CALLS`` (this process) and, where a test needs to
+count across processes, write ``Event`` rows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import django_durable as durable
+from tests.models import Event
+
+CALLS: Counter[str] = Counter()
+GATE = threading.Event()
+
+
+class PaymentDeclined(Exception):
+    """A user-defined error that must come back as itself after replay."""
+
+
+@durable.step()
+def add_one(x: int) -> int:
+    CALLS["add_one"] += 1
+    return x + 1
+
+
+@durable.step()
+def double(x: int) -> int:
+    CALLS["double"] += 1
+    return x * 2
+
+
+@durable.step()
+def to_text(x: int) -> str:
+    CALLS["to_text"] += 1
+    return f"value={x}"
+
+
+@durable.workflow()
+def three_steps(x: int) -> str:
+    return to_text(double(add_one(x)))
+
+
+@durable.step()
+def noop_step(i: int) -> int:
+    return i
+
+
+@durable.workflow()
+def trivial_three_steps(x: int) -> int:
+    noop_step(1)
+    noop_step(2)
+    return noop_step(x)
+
+
+@durable.step()
+def rich_value() -> dict[str, Any]:
+    CALLS["rich_value"] += 1
+    return {
+        "when": datetime(2026, 3, 8, 7, 30, tzinfo=durable_utc()),
+        "amount": Decimal("10.50"),
+        "pair": (1, 2),
+        "tags": {"a", "b"},
+    }
+
+
+def durable_utc() -> Any:
+
+    return UTC
+
+
+@durable.workflow()
+def rich_workflow() -> dict[str, Any]:
+    return rich_value()
+
+
+@durable.step()
+def decline(amount: int) -> None:
+    CALLS["decline"] += 1
+    raise PaymentDeclined(f"declined {amount}")
+
+
+@durable.workflow()
+def catches_step_error(amount: int) -> str:
+    try:
+        decline(amount)
+    except PaymentDeclined as exc:
+        return f"handled: {exc}"
+    return "not reached"
+
+
+@durable.workflow()
+def failing_workflow(amount: int) -> None:
+    decline(amount)
+
+
+@durable.step()
+def unserialisable_step() -> object:
+    CALLS["unserialisable_step"] += 1
+    return object()
+
+
+@durable.workflow()
+def returns_unserialisable_from_step() -> object:
+    return unserialisable_step()
+
+
+ATTEMPTS: Counter[str] = Counter()
+
+
+@durable.step(retries_allowed=True, max_attempts=3, interval_seconds=0.01, backoff_rate=2.0)
+def flaky(succeed_on: int) -> str:
+    ATTEMPTS["flaky"] += 1
+    if ATTEMPTS["flaky"] < succeed_on:
+        raise ConnectionError(f"attempt {ATTEMPTS['flaky']} failed")
+    return f"ok after {ATTEMPTS['flaky']}"
+
+
+@durable.workflow()
+def flaky_workflow(succeed_on: int) -> str:
+    return flaky(succeed_on)
+
+
+@durable.step(
+    retries_allowed=True,
+    max_attempts=5,
+    interval_seconds=0.0,
+    should_retry=lambda exc: isinstance(exc, ConnectionError),
+)
+def picky(kind: str) -> None:
+    ATTEMPTS["picky"] += 1
+    if kind == "value":
+        raise ValueError("not worth retrying")
+    raise ConnectionError("worth retrying")
+
+
+@durable.workflow()
+def picky_workflow(kind: str) -> None:
+    picky(kind)
+
+
+@durable.transaction()
+def write_event(label: str, value: int) -> int:
+    CALLS["write_event"] += 1
+    return Event.objects.create(label=label, value=value).value
+
+
+@durable.transaction()
+def write_then_fail(label: str) -> None:
+    Event.objects.create(label=label)
+    raise PaymentDeclined("rolled back")
+
+
+@durable.workflow()
+def transaction_workflow(label: str) -> int:
+    first = write_event(label, 1)
+    second = write_event(label, 2)
+    return first + second
+
+
+@durable.workflow()
+def failing_transaction_workflow(label: str) -> str:
+    try:
+        write_then_fail(label)
+    except PaymentDeclined:
+        return "caught"
+    return "not reached"
+
+
+@durable.workflow()
+def child(x: int) -> int:
+    return add_one(x)
+
+
+@durable.workflow()
+def parent(x: int) -> list[Any]:
+    a = add_one(x)
+    b = child(a)
+    handle = durable.start_workflow(child, 100)
+    return [a, b, handle.get_workflow_id(), handle.get_result(timeout=10)]
+
+
+@durable.workflow()
+def sleeper(seconds: float) -> str:
+    durable.sleep(seconds)
+    return "awake"
+
+
+@durable.workflow()
+def ids_workflow() -> dict[str, Any]:
+    return {"workflow": durable.workflow_id(), "step": ids_step()}
+
+
+@durable.step()
+def ids_step() -> Any:
+    return [durable.workflow_id(), durable.step_id()]
+
+
+@durable.workflow()
+def waits_for_gate(x: int) -> int:
+    y = add_one(x)
+    GATE.wait(10)
+    return add_one(y)
+
+
+@durable.workflow(name="renamed-workflow")
+def named_workflow() -> str:
+    return "named"
+
+
+@durable.workflow()
+def kwargs_workflow(a: int, *, b: int = 2, c: tuple[int, int] = (0, 0)) -> list[Any]:
+    return [a, b, c]
+
+
+# Crash recovery: a run whose process is killed between step 2 and step 3.
+
+
+@durable.step()
+def crash_step(label: str, n: int) -> int:
+    Event.objects.create(label=label, value=n)
+    return n
+
+
+@durable.workflow()
+def crash_workflow(label: str) -> int:
+    total = crash_step(label, 1) + crash_step(label, 2)
+    if os.environ.get("DURABLE_TEST_CRASH_AFTER_STEP_2") == "1":
+        # Stand still until the test kills this process (or kill it ourselves).
+        if os.environ.get("DURABLE_TEST_SELF_KILL") == "1":
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(60)
+    return total + crash_step(label, 3)
+
+
+# Async workflows.
+
+
+@durable.step()
+async def async_add(x: int) -> int:
+    CALLS["async_add"] += 1
+    return x + 10
+
+
+@durable.workflow()
+async def async_workflow(x: int) -> list[int]:
+    a = await async_add(x)
+    b = add_one(a)  # a sync step called from an async workflow
+    c = write_event("async", b)  # a sync transaction too
+    await durable.sleep_async(0.01)
+    return [a, b, c]
+
+
+# Class-based workflows (the seeds' patterns).
+
+
+@durable.durable_class()
+class DataWorkflows:
+    workflow_count = 0
+    transaction_count = 0
+
+    @staticmethod
+    @durable.workflow()
+    def process_data(input_data: str) -> str:
+        DataWorkflows.workflow_count += 1
+        db_result = DataWorkflows.save_to_db(input_data)
+        processed = DataWorkflows.transform_data(input_data)
+        return f"{db_result}-{processed}"
+
+    @staticmethod
+    @durable.transaction()
+    def save_to_db(data: str) -> str:
+        from django.db import connection
+
+        DataWorkflows.transaction_count += 1
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            rows = cursor.fetchall()
+        return f"{data}-{rows[0][0]}"
+
+    @staticmethod
+    @durable.step()
+    def transform_data(data: str) -> str:
+        return data.upper()
+
+    @classmethod
+    @durable.workflow()
+    def class_level(cls, x: int) -> str:
+        return f"{cls.__name__}:{cls.double_it(x)}"
+
+    @staticmethod
+    @durable.step()
+    def double_it(x: int) -> int:
+        return 2 * x
+
+
+@durable.durable_class()
+class URLFetcher(durable.ConfiguredInstance):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(config_name=url)
+
+    @durable.workflow()
+    def fetch_workflow(self) -> str:
+        return self.fetch_url()
+
+    @durable.step()
+    def fetch_url(self) -> str:
+        return f"Content from {self.url}"
+
+
+example_fetcher = URLFetcher("https://example.com")
+other_fetcher = URLFetcher("https://example.org")
+
+
+@durable.durable_class(class_name="RenamedClass")
+class OriginalName:
+    @staticmethod
+    @durable.workflow()
+    def run() -> str:
+        return "renamed class"
