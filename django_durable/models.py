@@ -291,7 +291,6 @@ def insert_step_if_running(
             "completed_at",
         )
     )
-    field = StepOutput._meta.get_field
     params: list[Any] = [
         workflow_id,
         step_number,
@@ -299,8 +298,8 @@ def insert_step_if_running(
         output,
         error,
         child_workflow_id,
-        field("started_at").get_db_prep_value(started_at, connection),
-        field("completed_at").get_db_prep_value(completed_at, connection),
+        connection.ops.adapt_datetimefield_value(started_at),
+        connection.ops.adapt_datetimefield_value(completed_at),
         workflow_id,
         RunStatus.PENDING.value,
     ]
@@ -314,7 +313,7 @@ def insert_step_if_running(
     def run() -> int:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.rowcount
+            return int(cursor.rowcount)
 
     if savepoint and connection.in_atomic_block:
         with transaction.atomic(using=using):

@@ -14,6 +14,7 @@ from django_durable.engine import active as active_runs
 from django_durable.engine import runs, steps
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.exceptions import RegistrationError
+from django_durable.models import WorkflowRun
 from django_durable.registry import WorkflowInfo
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def _workflow_id(parent: WorkflowState | None, number: int | None) -> str:
     return runs.new_workflow_id()
 
 
-def _held_run(run: runs.WorkflowRun) -> tuple[runs.WorkflowRun, Any] | None:
+def _held_run(run: WorkflowRun) -> tuple[WorkflowRun, Any] | None:
     """After inserting: what to execute while holding the id, or ``None`` to wait instead."""
     stored, created = runs.open_run(run)
     if created:
@@ -56,7 +57,9 @@ def call(info: WorkflowInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
     number, recorded = _child_slot(parent, info.name)
     if recorded is not None:
         return steps.replay(recorded)
-    run = runs.new_run(inv, _workflow_id(parent, number), parent_id=parent and parent.workflow_id)
+    run = runs.new_run(
+        inv, _workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
+    )
     try:
         result = _call_held_or_wait(run, inv)
     except Exception as exc:
@@ -68,7 +71,7 @@ def call(info: WorkflowInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
     return result
 
 
-def _call_held_or_wait(run: runs.WorkflowRun, inv: runs.Invocation) -> Any:
+def _call_held_or_wait(run: WorkflowRun, inv: runs.Invocation) -> Any:
     holder = active_runs.try_acquire(run.pk)
     if holder is None:
         return runs.wait_outcome(run.pk)
@@ -93,7 +96,9 @@ async def acall(info: WorkflowInfo, args: tuple[Any, ...], kwargs: dict[str, Any
     number, recorded = _child_slot(parent, info.name)
     if recorded is not None:
         return steps.replay(recorded)
-    run = runs.new_run(inv, _workflow_id(parent, number), parent_id=parent and parent.workflow_id)
+    run = runs.new_run(
+        inv, _workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
+    )
     try:
         result = await _acall_held_or_wait(run, inv)
     except Exception as exc:
@@ -105,7 +110,7 @@ async def acall(info: WorkflowInfo, args: tuple[Any, ...], kwargs: dict[str, Any
     return result
 
 
-async def _acall_held_or_wait(run: runs.WorkflowRun, inv: runs.Invocation) -> Any:
+async def _acall_held_or_wait(run: WorkflowRun, inv: runs.Invocation) -> Any:
     holder = active_runs.try_acquire(run.pk)
     if holder is None:
         return await runs.await_outcome(run.pk)
@@ -148,7 +153,9 @@ def start_workflow(fn: Any, *args: Any, **kwargs: Any) -> WorkflowHandle:
     number, recorded = _child_slot(parent, info.name)
     if recorded is not None:
         return WorkflowHandle(str(recorded.child_workflow_id))
-    run = runs.new_run(inv, _workflow_id(parent, number), parent_id=parent and parent.workflow_id)
+    run = runs.new_run(
+        inv, _workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
+    )
     stored, created = runs.open_run(run)
     if parent is not None and number is not None:
         steps.record_child(parent, number, info.name, run.pk, started=True)

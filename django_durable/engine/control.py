@@ -59,7 +59,7 @@ def list_workflows(
         ("queue_name", queue_name),
         ("schedule_name", schedule_name),
     ):
-        values = _as_list(value)  # type: ignore[arg-type]
+        values = _as_list(value)
         if values is not None:
             qs = qs.filter(**{f"{field}__in": values})
     if start_time is not None:

@@ -32,7 +32,7 @@ def _plain_function(func: Any, decorator: str) -> Callable[..., Any]:
 def workflow(name: str | None = None, max_recovery_attempts: int = 100) -> Callable[[F], F]:
     """Make a function durable: each call is a run whose steps are checkpointed."""
     if callable(name):  # used as @workflow without parentheses
-        return workflow()(name)  # type: ignore[return-value]
+        return workflow()(name)
     if name is not None and (not isinstance(name, str) or not name):
         raise ConfigurationError(f"workflow name must be a non-empty string, got {name!r}.")
     if (
@@ -54,7 +54,7 @@ def workflow(name: str | None = None, max_recovery_attempts: int = 100) -> Calla
             max_recovery_attempts=max_recovery_attempts,
             explicit_name=name is not None,
         )
-        wrapper: Callable[..., Any]
+        wrapper: Any
         if info.is_async:
 
             async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -66,10 +66,10 @@ def workflow(name: str | None = None, max_recovery_attempts: int = 100) -> Calla
                 return calls.call(info, args, kwargs)
 
         functools.update_wrapper(wrapper, fn)
-        wrapper.__durable_workflow__ = info  # type: ignore[attr-defined]
+        wrapper.__durable_workflow__ = info
         if not registry.is_method_qualname(fn.__qualname__):
             registry.register_workflow(info)  # methods register with their @durable_class
-        return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[no-any-return]
 
     return decorate
 
@@ -84,7 +84,7 @@ def step(
 ) -> Callable[[F], F]:
     """Checkpoint a function's outcome inside a workflow; outside one it is a plain call."""
     if callable(name):
-        return step()(name)  # type: ignore[return-value]
+        return step()(name)
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise ConfigurationError(f"max_attempts must be an int >= 1, got {max_attempts!r}.")
     if not isinstance(interval_seconds, (int, float)) or interval_seconds < 0:
@@ -104,7 +104,7 @@ def step(
             backoff_rate=float(backoff_rate),
             should_retry=should_retry,
         )
-        wrapper: Callable[..., Any]
+        wrapper: Any
         if inspect.iscoroutinefunction(fn):
 
             async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -116,8 +116,8 @@ def step(
                 return steps.run_step(opts, fn, args, kwargs)
 
         functools.update_wrapper(wrapper, fn)
-        wrapper.__durable_step__ = opts  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        wrapper.__durable_step__ = opts
+        return wrapper  # type: ignore[no-any-return]
 
     return decorate
 
@@ -129,7 +129,7 @@ def transaction(isolation_level: str | None = None, using: str | None = None) ->
     transactions are always serializable, so it is accepted and has no effect there.
     """
     if callable(isolation_level):
-        return transaction()(isolation_level)  # type: ignore[return-value]
+        return transaction()(isolation_level)
     if isolation_level is not None:
         normalized = " ".join(str(isolation_level).upper().replace("_", " ").split())
         if normalized not in ISOLATION_LEVELS:
@@ -165,7 +165,7 @@ def durable_class(class_name: str | None = None) -> Callable[[C], C]:
     record that name. Instance-method workflows need a ``ConfiguredInstance`` subclass.
     """
     if isinstance(class_name, type):
-        return durable_class()(class_name)  # type: ignore[return-value]
+        return durable_class()(class_name)
     if class_name is not None and (not isinstance(class_name, str) or not class_name):
         raise ConfigurationError(f"class_name must be a non-empty string, got {class_name!r}.")
 

@@ -21,6 +21,7 @@ from django_durable.exceptions import (
     InvalidStateError,
     MaxRecoveryAttemptsExceeded,
     RegistrationError,
+    SerializationError,
     WorkflowCancelled,
     WorkflowConflict,
     WorkflowNotFound,
@@ -232,7 +233,7 @@ def record_outcome(
     else:
         try:
             output = serialization.dumps(result)
-        except serialization.SerializationError as exc:
+        except SerializationError as exc:
             run.finish(RunStatus.ERROR, error=serialization.encode_exception(exc))
             raise
         finished = run.finish(RunStatus.SUCCESS, output=output)

@@ -21,6 +21,7 @@ from django_durable.context import RecordedStep, WorkflowState
 from django_durable.exceptions import (
     ConfigurationError,
     MaxStepRetriesExceeded,
+    SerializationError,
     WorkflowCancelled,
 )
 from django_durable.models import StepOutput, insert_step_if_running
@@ -124,7 +125,7 @@ def _record_result(
     """Checkpoint a step's result; returns what the workflow should see."""
     try:
         output = serialization.dumps(result)
-    except serialization.SerializationError as exc:
+    except SerializationError as exc:
         _record_error(state, number, name, exc, started_at)
         raise
     winner = write_step(state, number, name, output=output, started_at=started_at)
