@@ -1,0 +1,3 @@
+"""Models of the demo app."""
+
+from __future__ import annotations
