@@ -16,3 +16,12 @@ def _reset_counters() -> Iterator[None]:
     workflows.GATE.clear()
     yield
     workflows.GATE.set()  # never leave a background run waiting
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_heartbeat_before_teardown(django_db_setup: None) -> Iterator[None]:
+    """The heartbeat thread must be gone before the test database is dropped."""
+    yield
+    from django_durable.engine.heartbeat import HEARTBEAT
+
+    HEARTBEAT.stop()
