@@ -37,10 +37,12 @@ if TYPE_CHECKING:
     from django_durable.exceptions import (
         ConfigurationError,
         DurableError,
+        ExecutionInterrupted,
         InvalidStateError,
         MaxRecoveryAttemptsExceeded,
         MaxStepRetriesExceeded,
         NonDeterministicWorkflowError,
+        QueueDeduplicatedError,
         RecordedError,
         RegistrationError,
         SerializationError,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
         WorkflowTimeout,
     )
     from django_durable.log import logger
+    from django_durable.queues import Queue
     from django_durable.values import WorkflowStatus
 
 _EXPORTS = {
@@ -88,6 +91,9 @@ _EXPORTS = {
     "WorkflowNotRegistered": "django_durable.exceptions",
     "WorkflowTimeout": "django_durable.exceptions",
     "logger": "django_durable.log",
+    "Queue": "django_durable.queues",
+    "ExecutionInterrupted": "django_durable.exceptions",
+    "QueueDeduplicatedError": "django_durable.exceptions",
     "WorkflowStatus": "django_durable.values",
 }
 
@@ -95,10 +101,13 @@ __all__ = [
     "ConfigurationError",
     "ConfiguredInstance",
     "DurableError",
+    "ExecutionInterrupted",
     "InvalidStateError",
     "MaxRecoveryAttemptsExceeded",
     "MaxStepRetriesExceeded",
     "NonDeterministicWorkflowError",
+    "Queue",
+    "QueueDeduplicatedError",
     "RecordedError",
     "RegistrationError",
     "SerializationError",

@@ -90,3 +90,16 @@ class RecordedError(DurableError):
         self.error_args = list(error_args or [])
         self.traceback_text = traceback_text
         super().__init__(f"{type_path}: {message}")
+
+
+class QueueDeduplicatedError(DurableError, ValueError):
+    """The queue already has an active run with the same deduplication id."""
+
+
+class ExecutionInterrupted(BaseException):
+    """The engine lost its database while running a workflow.
+
+    Nothing was recorded as a failure: the run stays ``PENDING`` and is resumed from its
+    last checkpoint. A ``BaseException``, so ``except Exception`` in workflow code does not
+    swallow it.
+    """

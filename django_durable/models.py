@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connections, models, transaction
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -90,6 +89,7 @@ class WorkflowRun(models.Model):
                 condition=Q(status__in=IN_FLIGHT),
             ),
             models.Index(fields=["status", "created_at"], name="durable_run_status"),
+            models.Index(fields=["queue_name", "started_at"], name="durable_run_queue_started"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -236,86 +236,27 @@ class StepOutput(models.Model):
         return f"{self.run_id} #{self.step_number} {self.step_name}"
 
 
-def insert_unless_exists(obj: models.Model, using: str) -> bool:
-    """INSERT ``obj``; ``False`` instead of an error when its unique key already exists.
+class ExecutorQuerySet(models.QuerySet["Executor"]):
+    def alive(self, now: datetime, timeout: float) -> ExecutorQuerySet:
+        return self.filter(last_heartbeat_at__gte=now - timedelta(seconds=timeout))
 
-    In autocommit this is the single INSERT. Inside an open transaction it is wrapped in a
-    savepoint, so a conflict does not break the caller's transaction.
-    """
-    connection = connections[using]
-    try:
-        if connection.in_atomic_block:
-            with transaction.atomic(using=using):
-                obj.save(force_insert=True, using=using)
-        else:
-            obj.save(force_insert=True, using=using)
-    except IntegrityError:
-        return False
-    return True
+    def dead(self, now: datetime, timeout: float) -> ExecutorQuerySet:
+        return self.filter(last_heartbeat_at__lt=now - timedelta(seconds=timeout))
 
 
-def insert_step_if_running(
-    using: str,
-    *,
-    workflow_id: str,
-    step_number: int,
-    step_name: str,
-    output: str | None,
-    error: str | None,
-    child_workflow_id: str | None,
-    started_at: datetime | None,
-    completed_at: datetime,
-    savepoint: bool = True,
-) -> bool:
-    """Record a step in one statement, only while its run is still ``PENDING``.
+class Executor(models.Model):
+    """A process that runs workflows, with its last heartbeat."""
 
-    ``False`` means the run was cancelled or finished elsewhere (nothing was written).
-    Raises ``IntegrityError`` when the step was already recorded by another executor.
-    Inside an open transaction the INSERT runs in a savepoint unless ``savepoint`` is
-    false (a ``@transaction`` step wants a conflict to roll back its whole body).
-    """
-    connection = connections[using]
-    step_table = connection.ops.quote_name(StepOutput._meta.db_table)
-    run_table = connection.ops.quote_name(WorkflowRun._meta.db_table)
-    q = connection.ops.quote_name
-    columns = ", ".join(
-        q(c)
-        for c in (
-            "workflow_id",
-            "step_number",
-            "step_name",
-            "output",
-            "error",
-            "child_workflow_id",
-            "started_at",
-            "completed_at",
-        )
-    )
-    params: list[Any] = [
-        workflow_id,
-        step_number,
-        step_name,
-        output,
-        error,
-        child_workflow_id,
-        connection.ops.adapt_datetimefield_value(started_at),
-        connection.ops.adapt_datetimefield_value(completed_at),
-        workflow_id,
-        RunStatus.PENDING.value,
-    ]
-    # Identifiers come from model metadata (quoted); every value is a parameter.
-    sql = (
-        f"INSERT INTO {step_table} ({columns}) "  # noqa: S608
-        f"SELECT %s, %s, %s, %s, %s, %s, %s, %s WHERE EXISTS ("
-        f"SELECT 1 FROM {run_table} WHERE {q('workflow_id')} = %s AND {q('status')} = %s)"
-    )
+    executor_id = models.CharField(max_length=255, primary_key=True)
+    hostname = models.CharField(max_length=255, blank=True, default="")
+    pid = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_heartbeat_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    def run() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return int(cursor.rowcount)
+    objects = ExecutorQuerySet.as_manager()
 
-    if savepoint and connection.in_atomic_block:
-        with transaction.atomic(using=using):
-            return run() == 1
-    return run() == 1
+    class Meta:
+        verbose_name = "executor"
+
+    def __str__(self) -> str:
+        return self.executor_id

@@ -76,6 +76,7 @@ class WorkflowInfo:
 _lock = threading.RLock()
 _workflows: dict[str, WorkflowInfo] = {}
 _classes: dict[str, ClassInfo] = {}
+_queues: dict[str, tuple[str, Any]] = {}
 
 
 def is_method_qualname(qualname: str) -> bool:
@@ -184,3 +185,29 @@ def workflow_names() -> list[str]:
 def all_workflows() -> list[WorkflowInfo]:
     with _lock:
         return list(_workflows.values())
+
+
+def register_queue(name: str, module: str, queue: Any) -> None:
+    """Register a declared queue; a second declaration from another module is an error."""
+    with _lock:
+        existing = _queues.get(name)
+        if existing is not None and existing[0] != module:
+            raise RegistrationError(
+                f"Queue {name!r} is declared twice: in {existing[0]} and in {module}."
+            )
+        _queues[name] = (module, queue)
+
+
+def get_queue(name: str) -> Any:
+    try:
+        return _queues[name][1]
+    except KeyError:
+        raise RegistrationError(
+            f"Queue {name!r} is not declared; declare it with durable.Queue({name!r}) in a "
+            f"module that is imported at start-up (e.g. an app's workflows.py)."
+        ) from None
+
+
+def all_queues() -> list[Any]:
+    with _lock:
+        return [queue for _, queue in _queues.values()]

@@ -20,7 +20,7 @@ from django_durable.registry import WorkflowInfo
 logger = logging.getLogger(__name__)
 
 
-def _child_slot(parent: WorkflowState | None, name: str) -> tuple[int | None, Any]:
+def child_slot(parent: WorkflowState | None, name: str) -> tuple[int | None, Any]:
     """For a call inside a workflow: the parent's step number and its recorded outcome."""
     if parent is None:
         return None, None
@@ -28,7 +28,7 @@ def _child_slot(parent: WorkflowState | None, name: str) -> tuple[int | None, An
     return number, parent.replayed(number, name)
 
 
-def _workflow_id(parent: WorkflowState | None, number: int | None) -> str:
+def choose_workflow_id(parent: WorkflowState | None, number: int | None) -> str:
     chosen = context.take_workflow_id()
     if chosen:
         return chosen
@@ -54,11 +54,11 @@ def call(info: WorkflowInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
     if parent is not None and parent.current_step is not None:
         return info.func(*args, **kwargs)  # inside a step, durable functions are plain calls
     inv = runs.resolve(info, args, kwargs)
-    number, recorded = _child_slot(parent, info.name)
+    number, recorded = child_slot(parent, info.name)
     if recorded is not None:
         return steps.replay(recorded)
     run = runs.new_run(
-        inv, _workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
+        inv, choose_workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
     )
     try:
         result = _call_held_or_wait(run, inv)
@@ -93,11 +93,11 @@ async def acall(info: WorkflowInfo, args: tuple[Any, ...], kwargs: dict[str, Any
     if parent is not None and parent.current_step is not None:
         return await info.func(*args, **kwargs)
     inv = runs.resolve(info, args, kwargs)
-    number, recorded = _child_slot(parent, info.name)
+    number, recorded = child_slot(parent, info.name)
     if recorded is not None:
         return steps.replay(recorded)
     run = runs.new_run(
-        inv, _workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
+        inv, choose_workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
     )
     try:
         result = await _acall_held_or_wait(run, inv)
@@ -150,11 +150,11 @@ def start_workflow(fn: Any, *args: Any, **kwargs: Any) -> WorkflowHandle:
     if parent is not None and parent.current_step is not None:
         parent = None  # started from inside a step: an independent run
     inv = runs.resolve(info, receiver + args, kwargs)
-    number, recorded = _child_slot(parent, info.name)
+    number, recorded = child_slot(parent, info.name)
     if recorded is not None:
         return WorkflowHandle(str(recorded.child_workflow_id))
     run = runs.new_run(
-        inv, _workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
+        inv, choose_workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
     )
     stored, created = runs.open_run(run)
     if parent is not None and number is not None:

@@ -7,17 +7,22 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
 from django.utils import timezone
 
 from django_durable import conf, context, registry, serialization
 from django_durable.context import RecordedStep, WorkflowState
+from django_durable.db import insert_unless_exists
 from django_durable.engine import active as active_runs
+from django_durable.engine.heartbeat import HEARTBEAT
 from django_durable.exceptions import (
+    ExecutionInterrupted,
     InvalidStateError,
     MaxRecoveryAttemptsExceeded,
     RegistrationError,
@@ -27,7 +32,7 @@ from django_durable.exceptions import (
     WorkflowNotFound,
     WorkflowTimeout,
 )
-from django_durable.models import RunStatus, StepOutput, WorkflowRun, insert_unless_exists
+from django_durable.models import RunStatus, StepOutput, WorkflowRun
 from django_durable.registry import FuncType, WorkflowInfo
 
 logger = logging.getLogger(__name__)
@@ -248,7 +253,17 @@ def record_outcome(
     )
 
 
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Turn a lost database connection into ``ExecutionInterrupted`` (the run stays pending)."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise ExecutionInterrupted(f"Lost the database while running a workflow: {exc}") from exc
+
+
 def new_state(run: WorkflowRun, recorded: dict[int, RecordedStep]) -> WorkflowState:
+    HEARTBEAT.ensure_started()
     return WorkflowState(
         workflow_id=run.pk, name=run.name, executor_id=conf.executor_id(), recorded=recorded
     )
@@ -323,6 +338,24 @@ def execute_by_id(workflow_id: str) -> None:
             asyncio.run(aexecute(run, inv, holder, recorded))
         else:
             execute(run, inv, holder, recorded)
+    finally:
+        active_runs.release(workflow_id, holder)
+
+
+async def aexecute_by_id(workflow_id: str) -> None:
+    """``execute_by_id`` for ``async def`` workflows, on the caller's event loop."""
+    holder = active_runs.try_acquire(workflow_id)
+    if holder is None:
+        return
+    try:
+        run = await sync_to_async(fetch)(workflow_id)
+        if not resumable(run):
+            return
+        inv = await sync_to_async(invocation_of)(run)
+        recorded = await sync_to_async(load_steps)(workflow_id)
+        if not inv.info.is_async:
+            raise InvalidStateError(f"Workflow {run.name!r} is not an async workflow.")
+        await aexecute(run, inv, holder, recorded)
     finally:
         active_runs.release(workflow_id, holder)
 

@@ -18,13 +18,15 @@ from django.utils import timezone
 
 from django_durable import conf, context, serialization
 from django_durable.context import RecordedStep, WorkflowState
+from django_durable.db import insert_step_if_running
+from django_durable.engine import runs
 from django_durable.exceptions import (
     ConfigurationError,
     MaxStepRetriesExceeded,
     SerializationError,
     WorkflowCancelled,
 )
-from django_durable.models import StepOutput, insert_step_if_running
+from django_durable.models import StepOutput
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +93,19 @@ def write_step(
     Raises ``WorkflowCancelled`` when the run is no longer pending.
     """
     try:
-        written = insert_step_if_running(
-            conf.database_alias(),
-            workflow_id=state.workflow_id,
-            step_number=number,
-            step_name=name,
-            output=output,
-            error=error,
-            child_workflow_id=child_workflow_id,
-            started_at=started_at,
-            completed_at=timezone.now(),
-            savepoint=savepoint,
-        )
+        with runs.interruptible():
+            written = insert_step_if_running(
+                conf.database_alias(),
+                workflow_id=state.workflow_id,
+                step_number=number,
+                step_name=name,
+                output=output,
+                error=error,
+                child_workflow_id=child_workflow_id,
+                started_at=started_at,
+                completed_at=timezone.now(),
+                savepoint=savepoint,
+            )
     except IntegrityError:
         if not savepoint:
             raise

@@ -1,0 +1,156 @@
+"""``manage.py runscheduler``: run this process's queue workers until stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_durable import registry
+from django_durable.exceptions import DurableError
+from django_durable.worker import Worker
+
+LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"expected a number >= 1, got {value!r}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"expected a number of seconds >= 0, got {value!r}")
+    return number
+
+
+class Command(BaseCommand):
+    help = (
+        "Run durable workflow workers (and the scheduler) in this process. The first "
+        "SIGTERM/SIGINT drains running workflows; a second one exits at once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--queues",
+            help="Comma-separated queue names to serve (default: every declared queue).",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=_positive_int,
+            default=8,
+            help="Workflows run at once by this process (default 8).",
+        )
+        parser.add_argument("--executor-id", help="This process's executor id.")
+        parser.add_argument(
+            "--no-scheduler", action="store_true", help="Do not run the scheduler loop."
+        )
+        parser.add_argument("--no-worker", action="store_true", help="Do not run queue workers.")
+        parser.add_argument(
+            "--batch",
+            action="store_true",
+            help="Run what is enqueued now, then exit (for tests and cron-style use).",
+        )
+        parser.add_argument(
+            "--max-runs", type=_positive_int, help="Exit after this many runs have finished."
+        )
+        parser.add_argument(
+            "--shutdown-timeout",
+            type=_seconds,
+            default=30.0,
+            help="Seconds to let running workflows finish on shutdown (default 30).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self._configure_logging(int(options["verbosity"]))
+        if options["no_worker"]:
+            raise CommandError(
+                "Nothing to run: --no-worker leaves no loop in this process "
+                "(the scheduler loop is not part of this version)."
+            )
+        queues = self._queues(options["queues"])
+        executor_id = options["executor_id"]
+        if executor_id is not None and not executor_id.strip():
+            raise CommandError("--executor-id must not be empty.")
+        try:
+            worker = Worker(
+                queues=queues,
+                concurrency=options["concurrency"],
+                executor_id=executor_id,
+                max_runs=options["max_runs"],
+                batch=options["batch"],
+                shutdown_timeout=options["shutdown_timeout"],
+            )
+        except DurableError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"django_durable worker {worker.executor_id}: queues "
+            f"{', '.join(q.name for q in worker.queues)}; concurrency {worker.concurrency}; "
+            f"{len(registry.workflow_names())} workflows registered"
+            + ("; batch mode" if worker.batch else "")
+        )
+        self.stdout.flush()
+        self._install_signal_handlers(worker)
+        claimed = worker.run()
+        self.stdout.write(f"django_durable worker {worker.executor_id} stopped ({claimed} runs).")
+        self.stdout.flush()
+        if worker.has_leftovers():
+            # Runs still executing stay PENDING for recovery; don't wait for their threads.
+            sys.stderr.flush()
+            os._exit(0)
+
+    def _queues(self, raw: str | None) -> list[str] | None:
+        if raw is None:
+            return None
+        names = [name.strip() for name in raw.split(",") if name.strip()]
+        if not names:
+            raise CommandError("--queues needs at least one queue name.")
+        declared = {q.name for q in registry.all_queues()}
+        unknown = [name for name in names if name not in declared]
+        if unknown:
+            raise CommandError(
+                f"Unknown queue(s): {', '.join(unknown)}. Declared queues: "
+                f"{', '.join(sorted(declared))}."
+            )
+        return names
+
+    def _configure_logging(self, verbosity: int) -> None:
+        logger = logging.getLogger("django_durable")
+        logger.setLevel(LOG_LEVELS.get(verbosity, logging.DEBUG))
+        if not logger.handlers and not logging.getLogger().handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            )
+            logger.addHandler(handler)
+
+    def _install_signal_handlers(self, worker: Worker) -> None:
+        received: list[int] = []
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            received.append(signum)
+            if len(received) == 1:
+                self.stderr.write(
+                    f"Received {signal.Signals(signum).name}: draining (send it again to exit "
+                    f"at once)."
+                )
+                worker.stop()
+            else:
+                os._exit(128 + signum)
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, on_signal)

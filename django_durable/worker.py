@@ -1,0 +1,298 @@
+"""The ``Worker`` loop: claim enqueued runs of this process's queues and execute them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from django.db import DatabaseError, close_old_connections, connections
+from django.utils import timezone
+
+from django_durable import conf, executors, registry
+from django_durable.db import NOTIFY_CHANNEL, is_postgresql
+from django_durable.engine import runs
+from django_durable.engine.heartbeat import HEARTBEAT, mark_stopped
+from django_durable.exceptions import ConfigurationError, ExecutionInterrupted, WorkflowCancelled
+from django_durable.queues import Queue, claim
+
+logger = logging.getLogger(__name__)
+
+
+class Worker:
+    """Executes the runs enqueued on ``queues``: sync ones on a thread pool of
+    ``concurrency`` threads, async ones on one event loop.
+
+    ``run()`` loops until ``stop()``; with ``batch=True`` it returns once nothing is left to
+    claim and nothing is running, and with ``max_runs`` once that many runs were taken and
+    have finished. The queue's own limits apply on top of ``concurrency``.
+    """
+
+    def __init__(
+        self,
+        *,
+        queues: Iterable[str] | None = None,
+        concurrency: int = 8,
+        executor_id: str | None = None,
+        poll_interval: float | None = None,
+        max_runs: int | None = None,
+        batch: bool = False,
+        shutdown_timeout: float = 30.0,
+        listen: bool = True,
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}.")
+        if max_runs is not None and (not isinstance(max_runs, int) or max_runs < 1):
+            raise ConfigurationError(f"max_runs must be an int >= 1, got {max_runs!r}.")
+        if shutdown_timeout < 0:
+            raise ConfigurationError(f"shutdown_timeout must be >= 0, got {shutdown_timeout!r}.")
+        names = list(queues) if queues is not None else None
+        self.queues: list[Queue] = (
+            [registry.get_queue(name) for name in names]
+            if names is not None
+            else registry.all_queues()
+        )
+        self.concurrency = concurrency
+        self.executor_id = executor_id or conf.executor_id()
+        self.poll_interval = float(
+            poll_interval if poll_interval is not None else conf.get("POLL_INTERVAL")
+        )
+        self.max_runs = max_runs
+        self.batch = batch
+        self.shutdown_timeout = shutdown_timeout
+        self.listen = listen
+        self.claimed = 0
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, Future[Any]] = {}
+        self._retry_at: dict[str, tuple[float, str]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        self._next_recovery = 0.0
+
+    # -- public ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped (or until done in batch / max-runs mode); returns runs claimed."""
+        conf.set_executor_id(self.executor_id)
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="durable-worker")
+        HEARTBEAT.ensure_started()
+        if self.listen and is_postgresql(conf.database_alias()) and not self.batch:
+            self._listener = threading.Thread(
+                target=self._listen, name="durable-listen", daemon=True
+            )
+            self._listener.start()
+        backoff = self.poll_interval
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    took = self._tick()
+                    backoff = self.poll_interval
+                except DatabaseError as exc:
+                    logger.warning(
+                        "Database unavailable (%s); retrying in %.1fs",
+                        exc,
+                        backoff,
+                        extra={"action": "database_unavailable"},
+                    )
+                    connections.close_all()
+                    self._stopping.wait(backoff)
+                    backoff = min(max(backoff, 0.1) * 2, 30.0)
+                    continue
+                finally:
+                    close_old_connections()
+                if self._finished(took):
+                    break
+                if not took or self._full():
+                    self._wake.wait(self.poll_interval)
+        finally:
+            self._shutdown()
+        return self.claimed
+
+    def has_leftovers(self) -> bool:
+        """Whether runs were still executing when ``run()`` returned."""
+        with self._lock:
+            return bool(self._in_flight)
+
+    def stop(self) -> None:
+        """Stop claiming; ``run()`` returns once running workflows finish (or time out)."""
+        self._stopping.set()
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _tick(self) -> int:
+        now = timezone.now()
+        if time.monotonic() >= self._next_recovery:
+            executors.recover_dead(now, float(conf.get("DEAD_EXECUTOR_TIMEOUT")))
+            self._next_recovery = time.monotonic() + float(conf.get("HEARTBEAT_INTERVAL"))
+        self._resubmit_interrupted()
+        names = registry.workflow_names()
+        took = 0
+        for queue in self.queues:
+            free = self._free_slots()
+            if free <= 0:
+                break
+            for workflow_id, name in claim(queue, self.executor_id, free, now, names):
+                self._submit(workflow_id, name)
+                took += 1
+        return took
+
+    def _free_slots(self) -> int:
+        with self._lock:
+            free = self.concurrency - len(self._in_flight)
+        if self.max_runs is not None:
+            free = min(free, self.max_runs - self.claimed)
+        return free
+
+    def _full(self) -> bool:
+        return self._free_slots() <= 0
+
+    def _finished(self, took: int) -> bool:
+        with self._lock:
+            idle = not self._in_flight and not self._retry_at
+        if self.max_runs is not None and self.claimed >= self.max_runs and idle:
+            return True
+        return self.batch and took == 0 and idle
+
+    def _submit(self, workflow_id: str, name: str) -> None:
+        self.claimed += 1
+        info = registry.find_workflow(name)
+        future: Future[Any]
+        if info is not None and info.is_async:
+            future = asyncio.run_coroutine_threadsafe(
+                self._run_async(workflow_id, name), self._event_loop()
+            )
+        else:
+            assert self._pool is not None  # noqa: S101  (set by run())
+            future = self._pool.submit(self._run_sync, workflow_id, name)
+        with self._lock:
+            self._in_flight[workflow_id] = future
+        future.add_done_callback(lambda _: self._done(workflow_id))
+
+    def _done(self, workflow_id: str) -> None:
+        with self._lock:
+            self._in_flight.pop(workflow_id, None)
+        self._wake.set()
+
+    def _run_sync(self, workflow_id: str, name: str) -> None:
+        close_old_connections()
+        try:
+            self._guard(workflow_id, name, lambda: runs.execute_by_id(workflow_id))
+        finally:
+            close_old_connections()
+
+    async def _run_async(self, workflow_id: str, name: str) -> None:
+        try:
+            await runs.aexecute_by_id(workflow_id)
+        except ExecutionInterrupted as exc:
+            self._interrupted(workflow_id, name, exc)
+        except WorkflowCancelled:
+            logger.info("Workflow %s was cancelled", workflow_id)
+        except Exception:
+            logger.warning("Workflow %s failed", workflow_id, exc_info=True)
+
+    def _guard(self, workflow_id: str, name: str, call: Any) -> None:
+        try:
+            call()
+        except ExecutionInterrupted as exc:
+            self._interrupted(workflow_id, name, exc)
+        except WorkflowCancelled:
+            logger.info("Workflow %s was cancelled", workflow_id)
+        except Exception:
+            # The workflow's own error is recorded on its run; this is for the log.
+            logger.warning(
+                "Workflow %s failed",
+                workflow_id,
+                exc_info=True,
+                extra={"action": "workflow_failed", "workflow_id": workflow_id},
+            )
+
+    def _interrupted(self, workflow_id: str, name: str, exc: BaseException) -> None:
+        logger.warning(
+            "Workflow %s was interrupted (%s); it resumes when the database is back",
+            workflow_id,
+            exc,
+            extra={"action": "workflow_interrupted", "workflow_id": workflow_id},
+        )
+        connections.close_all()
+        with self._lock:
+            self._retry_at[workflow_id] = (time.monotonic() + 1.0, name)
+
+    def _resubmit_interrupted(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = [(wid, name) for wid, (at, name) in self._retry_at.items() if at <= now]
+            for wid, _ in due:
+                del self._retry_at[wid]
+        for workflow_id, name in due:
+            self.claimed -= 1  # a retry is not a new claim
+            self._submit(workflow_id, name)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="durable-async", daemon=True)
+            thread.start()
+            self._loop, self._loop_thread = loop, thread
+        return self._loop
+
+    def _listen(self) -> None:
+        """Wake the loop as soon as a run is enqueued anywhere (PostgreSQL LISTEN)."""
+        alias = conf.database_alias()
+        while not self._stopping.is_set():
+            wrapper = connections.create_connection(alias)
+            try:
+                wrapper.ensure_connection()
+                raw = wrapper.connection
+                raw.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                while not self._stopping.is_set():
+                    for _ in raw.notifies(timeout=1.0):
+                        self._wake.set()
+            except Exception as exc:
+                logger.debug("LISTEN connection lost (%s); reconnecting", exc)
+                self._stopping.wait(1.0)
+            finally:
+                try:
+                    wrapper.close()
+                except Exception:
+                    logger.debug("Closing the LISTEN connection failed", exc_info=True)
+
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.shutdown_timeout
+        while True:
+            with self._lock:
+                pending = list(self._in_flight.values())
+            if not pending or time.monotonic() >= deadline:
+                break
+            pending[0].exception(timeout=max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            left = sorted(self._in_flight)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        HEARTBEAT.stop()
+        try:
+            mark_stopped(self.executor_id, leftover=bool(left))
+        except DatabaseError:
+            logger.warning("Could not record the executor's shutdown", exc_info=True)
+        finally:
+            connections.close_all()
+        if left:
+            logger.warning(
+                "Stopped with %d workflows still running; they stay PENDING and are recovered: %s",
+                len(left),
+                ", ".join(left),
+                extra={"action": "worker_stopped"},
+            )
+        else:
+            logger.info("Worker %s stopped", self.executor_id, extra={"action": "worker_stopped"})
