@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from django_durable.engine.decorators import (
         ConfiguredInstance,
+        dbos_class,
         durable_class,
         step,
         transaction,
@@ -70,6 +71,7 @@ _EXPORTS = {
     "retrieve_workflow": "django_durable.engine.control",
     "ConfiguredInstance": "django_durable.engine.decorators",
     "durable_class": "django_durable.engine.decorators",
+    "dbos_class": "django_durable.engine.decorators",
     "step": "django_durable.engine.decorators",
     "transaction": "django_durable.engine.decorators",
     "workflow": "django_durable.engine.decorators",
@@ -121,6 +123,7 @@ __all__ = [
     "WorkflowStatus",
     "WorkflowTimeout",
     "cancel_workflow",
+    "dbos_class",
     "durable_class",
     "fork_workflow",
     "list_workflows",

@@ -327,3 +327,77 @@ class OriginalName:
     @durable.workflow()
     def run() -> str:
         return "renamed class"
+
+
+# ---------------------------------------------------------------- added for test_async.py
+# (cancellation of an async workflow during its durable sleep)
+
+
+@durable.workflow()
+async def async_sleeper(seconds: float) -> str:
+    await durable.sleep_async(seconds)
+    return "awake"
+
+
+# ---------------------------------------------------------------- Queues
+# (added for tests/integration/test_queues.py, test_worker.py, test_runscheduler.py and
+# tests/process/test_workers.py; every name starts with "queues-" / "queued_")
+
+QUEUE_PLAIN = durable.Queue("queues-plain")
+"""No limits."""
+QUEUE_SERIAL = durable.Queue("queues-serial", concurrency=1)
+"""One run at a time across all processes."""
+QUEUE_LIMITED = durable.Queue("queues-limited", concurrency=2, limiter={"limit": 3, "period": 60})
+"""A global limit and a rate limit: claimers take turns."""
+QUEUE_PER_WORKER = durable.Queue("queues-per-worker", concurrency=4, worker_concurrency=1)
+"""At most one run per process, four in all."""
+QUEUE_RATE = durable.Queue("queues-rate", limiter={"limit": 2, "period": 0.5})
+"""At most two runs start in any half second."""
+
+
+@durable.step()
+def queued_clock() -> float:
+    """The wall clock (``time.time()``, comparable across processes)."""
+    return time.time()
+
+
+@durable.workflow()
+def queued_timed(seconds: float) -> list[float]:
+    """Returns ``[start, end]``: clock readings around a sleep, to check overlaps."""
+    start = queued_clock()
+    time.sleep(seconds)
+    return [start, queued_clock()]
+
+
+@durable.step()
+def queued_mark(label: str, value: int) -> int:
+    """An ``Event`` per execution, counted across processes."""
+    Event.objects.create(label=label, value=value)
+    return value
+
+
+@durable.workflow()
+def queued_slow(label: str, seconds: float) -> str:
+    """Event 1, a sleep of ``seconds``, event 2: long enough to signal a worker mid-run."""
+    queued_mark(label, 1)
+    time.sleep(seconds)
+    queued_mark(label, 2)
+    return label
+
+
+@durable.workflow()
+def queued_two_transactions(seconds: float) -> str:
+    """Two exactly-once ``Event`` writes (label = this run's id) around a short sleep."""
+    wid = str(durable.workflow_id())
+    write_event(wid, 1)
+    time.sleep(seconds)
+    write_event(wid, 2)
+    return wid
+
+
+@durable.workflow()
+def queued_enqueues_child(x: int) -> str:
+    """Enqueues ``child(x)`` (step 1), then runs a step: the enqueue is a recorded child."""
+    handle = QUEUE_PLAIN.enqueue(child, x)
+    add_one(x)
+    return handle.get_workflow_id()

@@ -6,14 +6,14 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from django_durable import conf, context, registry
 from django_durable.engine import active as active_runs
 from django_durable.engine import runs
 from django_durable.engine.handles import WorkflowHandle
-from django_durable.exceptions import InvalidStateError
+from django_durable.exceptions import InvalidStateError, WorkflowConflict, WorkflowNotRegistered
 from django_durable.models import RunStatus, StepOutput, WorkflowRun
 from django_durable.values import WorkflowStatus
 
@@ -116,8 +116,25 @@ def fork_workflow(workflow_id: str, start_step: int) -> WorkflowHandle:
     source = runs.fetch(workflow_id)
     registry.get_workflow(source.name)
     new_id = context.take_workflow_id() or runs.new_workflow_id()
-    now = timezone.now()
     alias = conf.database_alias()
+    try:
+        _copy_run(source, new_id, start_step, alias)
+    except IntegrityError:
+        raise WorkflowConflict(
+            f"Cannot fork {workflow_id!r} into {new_id!r}: a run with that id exists."
+        ) from None
+    logger.info(
+        "Workflow %s forked from %s at step %d",
+        new_id,
+        workflow_id,
+        start_step,
+        extra={"action": "workflow_forked", "workflow_id": new_id},
+    )
+    return WorkflowHandle(new_id)
+
+
+def _copy_run(source: WorkflowRun, new_id: str, start_step: int, alias: str) -> None:
+    now = timezone.now()
     with transaction.atomic(using=alias):
         WorkflowRun.objects.using(alias).create(
             workflow_id=new_id,
@@ -135,9 +152,7 @@ def fork_workflow(workflow_id: str, start_step: int) -> WorkflowHandle:
             updated_at=now,
             started_at=now,
         )
-        kept = StepOutput.objects.using(alias).filter(
-            run_id=workflow_id, step_number__lt=start_step
-        )
+        kept = StepOutput.objects.using(alias).filter(run_id=source.pk, step_number__lt=start_step)
         StepOutput.objects.using(alias).bulk_create(
             [
                 StepOutput(
@@ -154,14 +169,6 @@ def fork_workflow(workflow_id: str, start_step: int) -> WorkflowHandle:
             ]
         )
         transaction.on_commit(lambda: runs.in_background(new_id), using=alias)
-    logger.info(
-        "Workflow %s forked from %s at step %d",
-        new_id,
-        workflow_id,
-        start_step,
-        extra={"action": "workflow_forked", "workflow_id": new_id},
-    )
-    return WorkflowHandle(new_id)
 
 
 def recover_pending_workflows(executor_ids: Iterable[str] | None = None) -> list[WorkflowHandle]:
@@ -179,12 +186,14 @@ def recover_pending_workflows(executor_ids: Iterable[str] | None = None) -> list
     for run in pending.order_by("created_at"):
         if active_runs.get(run.pk) is not None:
             continue  # executing in this process right now
-        info = registry.find_workflow(run.name)
-        if info is None:
+        try:
+            # The workflow, and its configured instance, must exist in this process.
+            info = runs.invocation_of(run).info
+        except WorkflowNotRegistered as exc:
             logger.error(
-                "Cannot recover workflow %s: %r is not registered in this process",
+                "Cannot recover workflow %s here: %s",
                 run.pk,
-                run.name,
+                exc,
                 extra={"action": "recovery_skipped", "workflow_id": run.pk},
             )
             continue

@@ -21,8 +21,8 @@ ISOLATION_LEVELS = ("READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
 def _plain_function(func: Any, decorator: str) -> Callable[..., Any]:
     if isinstance(func, (staticmethod, classmethod)):
         raise RegistrationError(
-            f"@{decorator}() must be applied below @staticmethod/@classmethod, "
-            f"directly on the function."
+            f"@{decorator}() on {func.__func__.__qualname__} must be applied below "
+            f"@{type(func).__name__}, directly on the function."
         )
     if not callable(func):
         raise RegistrationError(f"@{decorator}() decorates functions, not {func!r}.")
@@ -192,6 +192,10 @@ def durable_class(class_name: str | None = None) -> Callable[[C], C]:
         return cls
 
     return decorate
+
+
+dbos_class = durable_class
+"""Alias of ``durable_class`` under DBOS Transact's name, so its examples run unchanged."""
 
 
 class ConfiguredInstance:

@@ -297,16 +297,21 @@ async def aexecute(
 ) -> Any:
     """``execute`` for ``async def`` workflows."""
     state = holder.state = new_state(run, recorded)
-    with context.running(state):
-        try:
-            result = await inv.call()
-        except WorkflowCancelled:
-            raise
-        except Exception as exc:
-            await sync_to_async(record_outcome)(run, error=exc)
-            raise
-    await sync_to_async(record_outcome)(run, result)
-    return result
+    try:
+        with context.running(state):
+            try:
+                result = await inv.call()
+            except WorkflowCancelled:
+                raise
+            except Exception as exc:
+                await sync_to_async(record_outcome)(run, error=exc)
+                raise
+        await sync_to_async(record_outcome)(run, result)
+        return result
+    finally:
+        # The database work of this run went through helper threads; recycle their
+        # connections as a request's end would.
+        await sync_to_async(close_old_connections)()
 
 
 def resumable(run: WorkflowRun) -> bool:
@@ -314,11 +319,35 @@ def resumable(run: WorkflowRun) -> bool:
     return run.status == RunStatus.PENDING and run.executor_id == conf.executor_id()
 
 
+def hold(workflow_id: str) -> active_runs.ActiveRun:
+    """Hold ``workflow_id`` once no other thread of this process executes it.
+
+    A thread still finishing the run (a cancelled one reaching its next step, say) is
+    waited for; the caller then re-reads the row and replays from its checkpoints.
+    """
+    while True:
+        holder = active_runs.try_acquire(workflow_id)
+        if holder is not None:
+            return holder
+        current = active_runs.get(workflow_id)
+        if current is not None:
+            current.done.wait(1.0)
+
+
+async def ahold(workflow_id: str) -> active_runs.ActiveRun:
+    """``hold`` without blocking the event loop."""
+    import asyncio
+
+    while True:
+        holder = active_runs.try_acquire(workflow_id)
+        if holder is not None:
+            return holder
+        await asyncio.sleep(0.01)
+
+
 def execute_by_id(workflow_id: str) -> None:
-    """Execute a stored run held by nobody in this process, replaying its recorded steps."""
-    holder = active_runs.try_acquire(workflow_id)
-    if holder is None:
-        return
+    """Execute a stored run assigned to this executor, replaying its recorded steps."""
+    holder = hold(workflow_id)
     try:
         run = fetch(workflow_id)
         if not resumable(run):
@@ -344,9 +373,7 @@ def execute_by_id(workflow_id: str) -> None:
 
 async def aexecute_by_id(workflow_id: str) -> None:
     """``execute_by_id`` for ``async def`` workflows, on the caller's event loop."""
-    holder = active_runs.try_acquire(workflow_id)
-    if holder is None:
-        return
+    holder = await ahold(workflow_id)
     try:
         run = await sync_to_async(fetch)(workflow_id)
         if not resumable(run):

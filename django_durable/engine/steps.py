@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from django_durable import conf, context, serialization
@@ -22,6 +22,7 @@ from django_durable.db import insert_step_if_running
 from django_durable.engine import runs
 from django_durable.exceptions import (
     ConfigurationError,
+    InvalidStateError,
     MaxStepRetriesExceeded,
     SerializationError,
     WorkflowCancelled,
@@ -194,7 +195,14 @@ def off_loop(fn: Callable[[], Any]) -> Any:
     if _helper is None:
         _helper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="durable-sync")
     ctx = contextvars.copy_context()
-    return _helper.submit(ctx.run, fn).result()
+
+    def job() -> Any:
+        try:
+            return fn()
+        finally:
+            close_old_connections()
+
+    return _helper.submit(ctx.run, job).result()
 
 
 def _attempts(opts: StepOptions, state: WorkflowState, call: Callable[[], Any]) -> Any:
@@ -254,8 +262,7 @@ async def _aattempts(opts: StepOptions, state: WorkflowState, call: Callable[[],
                 exc,
                 extra={"action": "step_retry", "workflow_id": state.workflow_id},
             )
-            await asyncio.sleep(pause)
-            state.check_cancelled()
+            await _cancellable_async_sleep(state, pause)
             pause *= opts.backoff_rate
     raise MaxStepRetriesExceeded(opts.name, errors)
 
@@ -377,7 +384,10 @@ def sleep(seconds: float) -> None:
         time.sleep(seconds)
         return
     if _in_event_loop():
-        raise RuntimeError("In an async workflow use 'await durable.sleep_async(seconds)'.")
+        raise InvalidStateError(
+            "durable.sleep() would block the event loop of this async workflow; "
+            "use 'await durable.sleep_async(seconds)'."
+        )
     wake_at = _wake_time(state, seconds)
     remaining = (wake_at - timezone.now()).total_seconds()
     if remaining > 0 and state.cancel_event.wait(remaining):
@@ -391,10 +401,18 @@ async def sleep_async(seconds: float) -> None:
         await asyncio.sleep(seconds)
         return
     wake_at = await sync_to_async(_wake_time)(state, seconds)
-    remaining = (wake_at - timezone.now()).total_seconds()
-    if remaining > 0:
-        await asyncio.sleep(remaining)
-    state.check_cancelled()
+    await _cancellable_async_sleep(state, (wake_at - timezone.now()).total_seconds())
+
+
+async def _cancellable_async_sleep(state: WorkflowState, seconds: float) -> None:
+    """Sleep on the event loop, ending at once (with ``WorkflowCancelled``) on cancel."""
+    deadline = time.monotonic() + seconds
+    while True:
+        state.check_cancelled()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        await asyncio.sleep(min(remaining, 0.1))
 
 
 def _wake_time(state: WorkflowState, seconds: float) -> Any:
