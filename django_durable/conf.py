@@ -61,7 +61,17 @@ def executor_id() -> str:
     configured = get("EXECUTOR_ID")
     if configured:
         return str(configured)
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return _host_and_pid()
+
+
+def _host_and_pid() -> str:
+    pid = os.getpid()
+    if _default_id[0] != pid:  # computed once per process (and again after a fork)
+        _default_id[:] = [pid, f"{socket.gethostname()}:{pid}"]
+    return str(_default_id[1])
+
+
+_default_id: list[Any] = [None, None]
 
 
 @receiver(setting_changed)

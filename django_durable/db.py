@@ -5,12 +5,13 @@ advisory locks and notifications.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connections, models, transaction
+from django.db import IntegrityError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django_durable.models import RunStatus, StepOutput, WorkflowRun
 
@@ -21,22 +22,104 @@ def is_postgresql(using: str) -> bool:
     return connections[using].vendor == "postgresql"
 
 
-def insert_unless_exists(obj: models.Model, using: str) -> bool:
-    """INSERT ``obj``; ``False`` instead of an error when its unique key already exists.
+_sql_cache: dict[tuple[str, str], str] = {}
+
+
+def _sql(connection: BaseDatabaseWrapper, key: str) -> str:
+    """The SQL text ``key`` for this connection's vendor, built once."""
+    cached = _sql_cache.get((connection.vendor, key))
+    if cached is None:
+        cached = _sql_cache[(connection.vendor, key)] = _BUILDERS[key](connection.ops.quote_name)
+    return cached
+
+
+def _insert_run_sql(q: Callable[[str], str]) -> str:
+    columns = [str(field.column) for field in WorkflowRun._meta.concrete_fields]
+    return (
+        f"INSERT INTO {q(WorkflowRun._meta.db_table)} ({', '.join(map(q, columns))}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+
+
+def _finish_run_sql(q: Callable[[str], str]) -> str:
+    return (
+        f"UPDATE {q(WorkflowRun._meta.db_table)} SET {q('status')} = %s, {q('output')} = %s, "  # noqa: S608
+        f"{q('error')} = %s, {q('completed_at')} = %s, {q('updated_at')} = %s "
+        f"WHERE {q('workflow_id')} = %s AND {q('status')} = %s"
+    )
+
+
+STEP_COLUMNS = (
+    "workflow_id",
+    "step_number",
+    "step_name",
+    "output",
+    "error",
+    "child_workflow_id",
+    "started_at",
+    "completed_at",
+)
+
+
+def _insert_step_sql(q: Callable[[str], str]) -> str:
+    # Identifiers come from model metadata (quoted); every value is a parameter.
+    return (
+        f"INSERT INTO {q(StepOutput._meta.db_table)} ({', '.join(map(q, STEP_COLUMNS))}) "  # noqa: S608
+        f"SELECT {', '.join(['%s'] * len(STEP_COLUMNS))} WHERE EXISTS ("
+        f"SELECT 1 FROM {q(WorkflowRun._meta.db_table)} "
+        f"WHERE {q('workflow_id')} = %s AND {q('status')} = %s)"
+    )
+
+
+_BUILDERS: dict[str, Callable[[Callable[[str], str]], str]] = {
+    "insert_run": _insert_run_sql,
+    "finish_run": _finish_run_sql,
+    "insert_step": _insert_step_sql,
+}
+
+
+def _execute(connection: BaseDatabaseWrapper, sql: str, params: list[Any], savepoint: bool) -> int:
+    """Run one write; inside an open transaction, in a savepoint when ``savepoint``."""
+
+    def run() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return int(cursor.rowcount)
+
+    if savepoint and connection.in_atomic_block:
+        with transaction.atomic(using=connection.alias):
+            return run()
+    return run()
+
+
+def insert_run(run: WorkflowRun, using: str) -> bool:
+    """INSERT a run row; ``False`` instead of an error when its id already exists.
 
     In autocommit this is the single INSERT. Inside an open transaction it is wrapped in a
     savepoint, so a conflict does not break the caller's transaction.
     """
     connection = connections[using]
+    params = [
+        field.get_db_prep_save(getattr(run, field.attname), connection)
+        for field in WorkflowRun._meta.concrete_fields
+    ]
     try:
-        if connection.in_atomic_block:
-            with transaction.atomic(using=using):
-                obj.save(force_insert=True, using=using)
-        else:
-            obj.save(force_insert=True, using=using)
+        _execute(connection, _sql(connection, "insert_run"), params, savepoint=True)
     except IntegrityError:
         return False
+    run._state.adding = False
+    run._state.db = using
     return True
+
+
+def finish_run(
+    using: str, workflow_id: str, status: str, output: str | None, error: str | None, now: datetime
+) -> bool:
+    """Record a ``PENDING`` run's outcome (one UPDATE); ``False`` if it was not pending."""
+    connection = connections[using]
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    params = [status, output, error, stamp, stamp, workflow_id, RunStatus.PENDING.value]
+    return _execute(connection, _sql(connection, "finish_run"), params, savepoint=False) == 1
 
 
 def insert_step_if_running(
@@ -60,22 +143,7 @@ def insert_step_if_running(
     false (a ``@transaction`` step wants a conflict to roll back its whole body).
     """
     connection = connections[using]
-    step_table = connection.ops.quote_name(StepOutput._meta.db_table)
-    run_table = connection.ops.quote_name(WorkflowRun._meta.db_table)
-    q = connection.ops.quote_name
-    columns = ", ".join(
-        q(c)
-        for c in (
-            "workflow_id",
-            "step_number",
-            "step_name",
-            "output",
-            "error",
-            "child_workflow_id",
-            "started_at",
-            "completed_at",
-        )
-    )
+    adapt = connection.ops.adapt_datetimefield_value
     params: list[Any] = [
         workflow_id,
         step_number,
@@ -83,27 +151,12 @@ def insert_step_if_running(
         output,
         error,
         child_workflow_id,
-        connection.ops.adapt_datetimefield_value(started_at),
-        connection.ops.adapt_datetimefield_value(completed_at),
+        adapt(started_at),
+        adapt(completed_at),
         workflow_id,
         RunStatus.PENDING.value,
     ]
-    # Identifiers come from model metadata (quoted); every value is a parameter.
-    sql = (
-        f"INSERT INTO {step_table} ({columns}) "  # noqa: S608
-        f"SELECT %s, %s, %s, %s, %s, %s, %s, %s WHERE EXISTS ("
-        f"SELECT 1 FROM {run_table} WHERE {q('workflow_id')} = %s AND {q('status')} = %s)"
-    )
-
-    def run() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return int(cursor.rowcount)
-
-    if savepoint and connection.in_atomic_block:
-        with transaction.atomic(using=using):
-            return run() == 1
-    return run() == 1
+    return _execute(connection, _sql(connection, "insert_step"), params, savepoint) == 1
 
 
 @contextmanager

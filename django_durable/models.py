@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from django_durable import serialization, values
+from django_durable import conf, serialization, values
 from django_durable.exceptions import DurableError
 
 
@@ -54,7 +54,7 @@ class WorkflowRun(models.Model):
     """One call of a workflow: its inputs, status, outcome and where it runs."""
 
     workflow_id = models.CharField(max_length=255, primary_key=True)
-    name = models.CharField(max_length=255, db_index=True)
+    name = models.CharField(max_length=255)
     class_name = models.CharField(max_length=255, null=True, blank=True)
     config_name = models.CharField(max_length=255, null=True, blank=True)
     status = models.CharField(max_length=32, choices=RunStatus.choices, default=RunStatus.PENDING)
@@ -66,8 +66,8 @@ class WorkflowRun(models.Model):
     queue_name = models.CharField(max_length=255, null=True, blank=True)
     priority = models.IntegerField(default=0)
     deduplication_id = models.CharField(max_length=255, null=True, blank=True)
-    schedule_name = models.CharField(max_length=255, null=True, blank=True, db_index=True)
-    parent_id = models.CharField(max_length=255, null=True, blank=True, db_index=True)
+    schedule_name = models.CharField(max_length=255, null=True, blank=True)
+    parent_id = models.CharField(max_length=255, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -78,10 +78,12 @@ class WorkflowRun(models.Model):
     class Meta:
         verbose_name = "workflow run"
         indexes = [
+            # The index sets of a row written by a direct call (no queue, schedule or parent)
+            # stay small: the queue, schedule and parent indexes are partial.
             models.Index(
                 fields=["queue_name", "priority", "created_at"],
                 name="durable_run_inflight_queue",
-                condition=Q(status__in=IN_FLIGHT),
+                condition=Q(status__in=IN_FLIGHT, queue_name__isnull=False),
             ),
             models.Index(
                 fields=["executor_id", "status"],
@@ -89,7 +91,22 @@ class WorkflowRun(models.Model):
                 condition=Q(status__in=IN_FLIGHT),
             ),
             models.Index(fields=["status", "created_at"], name="durable_run_status"),
-            models.Index(fields=["queue_name", "started_at"], name="durable_run_queue_started"),
+            models.Index(
+                fields=["queue_name", "started_at"],
+                name="durable_run_queue_started",
+                condition=Q(queue_name__isnull=False),
+            ),
+            models.Index(fields=["name"], name="durable_run_name"),
+            models.Index(
+                fields=["schedule_name"],
+                name="durable_run_schedule",
+                condition=Q(schedule_name__isnull=False),
+            ),
+            models.Index(
+                fields=["parent_id"],
+                name="durable_run_parent",
+                condition=Q(parent_id__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -136,12 +153,11 @@ class WorkflowRun(models.Model):
 
     def finish(self, status: str, *, output: str | None = None, error: str | None = None) -> bool:
         """Record the outcome of a ``PENDING`` run; ``False`` if it was no longer pending."""
+        from django_durable.db import finish_run  # the SQL helpers build on these models
+
         now = timezone.now()
-        changed = (
-            WorkflowRun.objects.filter(pk=self.pk, status=RunStatus.PENDING).update(
-                status=status, output=output, error=error, completed_at=now, updated_at=now
-            )
-            == 1
+        changed = finish_run(
+            self._state.db or conf.database_alias(), self.pk, status, output, error, now
         )
         if changed:
             self.status, self.output, self.error = status, output, error
@@ -215,7 +231,11 @@ class StepOutput(models.Model):
     """The recorded outcome of one step of a run, written once."""
 
     run = models.ForeignKey(
-        WorkflowRun, on_delete=models.CASCADE, related_name="steps", db_column="workflow_id"
+        WorkflowRun,
+        on_delete=models.CASCADE,
+        related_name="steps",
+        db_column="workflow_id",
+        db_index=False,  # the (run, step_number) unique constraint serves lookups by run
     )
     step_number = models.PositiveIntegerField()
     step_name = models.CharField(max_length=255)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from django_durable import conf, context, registry, serialization
 from django_durable.context import RecordedStep, WorkflowState
-from django_durable.db import insert_unless_exists
+from django_durable.db import insert_run
 from django_durable.engine import active as active_runs
 from django_durable.engine.heartbeat import HEARTBEAT
 from django_durable.exceptions import (
@@ -136,7 +136,7 @@ def new_run(
 def open_run(run: WorkflowRun) -> tuple[WorkflowRun, bool]:
     """Insert ``run``, or load the existing run with its id (``created`` is False then)."""
     using = conf.database_alias()
-    if insert_unless_exists(run, using):
+    if insert_run(run, using):
         return run, True
     existing = WorkflowRun.objects.using(using).get(pk=run.pk)
     if existing.name != run.name:
