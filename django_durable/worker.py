@@ -17,7 +17,7 @@ from django_durable import conf, executors, registry
 from django_durable.db import NOTIFY_CHANNEL, is_postgresql
 from django_durable.engine import runs
 from django_durable.engine.heartbeat import HEARTBEAT, mark_stopped
-from django_durable.exceptions import ConfigurationError, ExecutionInterrupted, WorkflowCancelled
+from django_durable.exceptions import ConfigurationError, ExecutionInterrupted
 from django_durable.queues import Queue, claim
 
 logger = logging.getLogger(__name__)
@@ -186,7 +186,11 @@ class Worker:
     def _run_sync(self, workflow_id: str, name: str) -> None:
         close_old_connections()
         try:
-            self._guard(workflow_id, name, lambda: runs.execute_by_id(workflow_id))
+            runs.execute_by_id(workflow_id)
+        except ExecutionInterrupted as exc:
+            self._interrupted(workflow_id, name, exc)
+        except Exception as exc:
+            runs.log_run_end(workflow_id, exc)
         finally:
             close_old_connections()
 
@@ -195,26 +199,8 @@ class Worker:
             await runs.aexecute_by_id(workflow_id)
         except ExecutionInterrupted as exc:
             self._interrupted(workflow_id, name, exc)
-        except WorkflowCancelled:
-            logger.info("Workflow %s was cancelled", workflow_id)
-        except Exception:
-            logger.warning("Workflow %s failed", workflow_id, exc_info=True)
-
-    def _guard(self, workflow_id: str, name: str, call: Any) -> None:
-        try:
-            call()
-        except ExecutionInterrupted as exc:
-            self._interrupted(workflow_id, name, exc)
-        except WorkflowCancelled:
-            logger.info("Workflow %s was cancelled", workflow_id)
-        except Exception:
-            # The workflow's own error is recorded on its run; this is for the log.
-            logger.warning(
-                "Workflow %s failed",
-                workflow_id,
-                exc_info=True,
-                extra={"action": "workflow_failed", "workflow_id": workflow_id},
-            )
+        except Exception as exc:
+            runs.log_run_end(workflow_id, exc)
 
     def _interrupted(self, workflow_id: str, name: str, exc: BaseException) -> None:
         logger.warning(

@@ -387,24 +387,53 @@ async def aexecute_by_id(workflow_id: str) -> None:
         active_runs.release(workflow_id, holder)
 
 
+def log_run_end(workflow_id: str, exc: Exception) -> None:
+    """Log how a run executed off the caller's thread ended; its outcome is on its row."""
+    if isinstance(exc, WorkflowCancelled):
+        logger.info(
+            "Workflow %s was cancelled",
+            workflow_id,
+            extra={"action": "workflow_cancelled", "workflow_id": workflow_id},
+        )
+    else:
+        logger.warning(
+            "Workflow %s failed",
+            workflow_id,
+            exc_info=exc,
+            extra={"action": "workflow_failed", "workflow_id": workflow_id},
+        )
+
+
 def in_background(workflow_id: str) -> threading.Thread:
-    """Execute a stored run on a new thread with its own database connection."""
+    """Execute a stored run on a new thread with its own database connection.
+
+    If the database goes away meanwhile, the thread waits and resumes the run from its
+    checkpoints once the database is back.
+    """
 
     def target() -> None:
-        close_old_connections()
-        try:
-            execute_by_id(workflow_id)
-        except WorkflowCancelled:
-            logger.info("Workflow %s was cancelled", workflow_id)
-        except Exception:
-            logger.warning(
-                "Workflow %s failed",
-                workflow_id,
-                exc_info=True,
-                extra={"action": "workflow_failed", "workflow_id": workflow_id},
-            )
-        finally:
-            connections.close_all()
+        delay = 1.0
+        while True:
+            close_old_connections()
+            try:
+                execute_by_id(workflow_id)
+                return
+            except ExecutionInterrupted as exc:
+                logger.warning(
+                    "Workflow %s was interrupted (%s); retrying in %.0fs",
+                    workflow_id,
+                    exc,
+                    delay,
+                    extra={"action": "workflow_interrupted", "workflow_id": workflow_id},
+                )
+                connections.close_all()
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            except Exception as exc:
+                log_run_end(workflow_id, exc)
+                return
+            finally:
+                connections.close_all()
 
     thread = threading.Thread(
         target=contextvars.Context().run,

@@ -205,6 +205,20 @@ def off_loop(fn: Callable[[], Any]) -> Any:
     return _helper.submit(ctx.run, job).result()
 
 
+def _log_retry(
+    opts: StepOptions, state: WorkflowState, attempt: int, pause: float, exc: Exception
+) -> None:
+    logger.info(
+        "Step %s failed (attempt %d of %d), retrying in %.2fs: %r",
+        opts.name,
+        attempt,
+        opts.max_attempts,
+        pause,
+        exc,
+        extra={"action": "step_retry", "workflow_id": state.workflow_id},
+    )
+
+
 def _attempts(opts: StepOptions, state: WorkflowState, call: Callable[[], Any]) -> Any:
     if not opts.retries_allowed:
         return call()
@@ -219,15 +233,7 @@ def _attempts(opts: StepOptions, state: WorkflowState, call: Callable[[], Any]) 
                 raise
             if attempt == opts.max_attempts:
                 break
-            logger.info(
-                "Step %s failed (attempt %d of %d), retrying in %.2fs: %r",
-                opts.name,
-                attempt,
-                opts.max_attempts,
-                pause,
-                exc,
-                extra={"action": "step_retry", "workflow_id": state.workflow_id},
-            )
+            _log_retry(opts, state, attempt, pause, exc)
             pause_before_retry(state, pause)
             pause *= opts.backoff_rate
     raise MaxStepRetriesExceeded(opts.name, errors)
@@ -253,15 +259,7 @@ async def _aattempts(opts: StepOptions, state: WorkflowState, call: Callable[[],
                 raise
             if attempt == opts.max_attempts:
                 break
-            logger.info(
-                "Step %s failed (attempt %d of %d), retrying in %.2fs: %r",
-                opts.name,
-                attempt,
-                opts.max_attempts,
-                pause,
-                exc,
-                extra={"action": "step_retry", "workflow_id": state.workflow_id},
-            )
+            _log_retry(opts, state, attempt, pause, exc)
             await _cancellable_async_sleep(state, pause)
             pause *= opts.backoff_rate
     raise MaxStepRetriesExceeded(opts.name, errors)
