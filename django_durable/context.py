@@ -65,7 +65,7 @@ class WorkflowState:
 
 @dataclass(frozen=True, kw_only=True)
 class EnqueueOptions:
-    """Options that ``SetEnqueueOptions`` applies to the next enqueue."""
+    """Options that ``SetEnqueueOptions`` applies to the enqueues inside its block."""
 
     priority: int | None = None
     """Lower runs first; FIFO within a priority."""
@@ -140,7 +140,8 @@ def take_workflow_id() -> str | None:
 
 
 class SetEnqueueOptions:
-    """``with SetEnqueueOptions(priority=1, deduplication_id="x"):`` for the next enqueue."""
+    """``with SetEnqueueOptions(priority=1, deduplication_id="x"):`` applies to every
+    enqueue inside the block."""
 
     def __init__(self, *, priority: int | None = None, deduplication_id: str | None = None):
         if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connections
@@ -18,6 +19,7 @@ from django_durable.db import NOTIFY_CHANNEL, is_postgresql
 from django_durable.engine import runs
 from django_durable.engine.heartbeat import HEARTBEAT, mark_stopped
 from django_durable.exceptions import ConfigurationError, ExecutionInterrupted
+from django_durable.models import WorkflowRun
 from django_durable.queues import Queue, claim
 
 logger = logging.getLogger(__name__)
@@ -159,9 +161,24 @@ class Worker:
     def _finished(self, took: int) -> bool:
         with self._lock:
             idle = not self._in_flight and not self._retry_at
-        if self.max_runs is not None and self.claimed >= self.max_runs and idle:
+        if not idle:
+            return False
+        if self.max_runs is not None and self.claimed >= self.max_runs:
             return True
-        return self.batch and took == 0 and idle
+        # Batch mode ends when nothing runs and nothing this process could claim is left
+        # (runs held back by a queue's limits are waited for).
+        return self.batch and took == 0 and not self._claimable_left()
+
+    def _claimable_left(self) -> bool:
+        return (
+            WorkflowRun.objects.using(conf.database_alias())
+            .enqueued()
+            .filter(
+                queue_name__in=[q.name for q in self.queues],
+                name__in=registry.workflow_names(),
+            )
+            .exists()
+        )
 
     def _submit(self, workflow_id: str, name: str) -> None:
         self.claimed += 1
@@ -253,19 +270,31 @@ class Worker:
                     logger.debug("Closing the LISTEN connection failed", exc_info=True)
 
     def _shutdown(self) -> None:
+        self._stopping.set()  # also ends the LISTEN thread when run() ended on its own
         deadline = time.monotonic() + self.shutdown_timeout
         while True:
             with self._lock:
                 pending = list(self._in_flight.values())
-            if not pending or time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if not pending or remaining <= 0:
                 break
-            pending[0].exception(timeout=max(0.0, deadline - time.monotonic()))
+            try:
+                pending[0].exception(timeout=remaining)
+            except FutureTimeoutError:
+                break
         with self._lock:
             left = sorted(self._in_flight)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            loop = self._loop
+            loop.call_soon_threadsafe(loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(5)
+            if not loop.is_running():
+                loop.close()
+        if self._listener is not None:
+            self._listener.join(5)
         HEARTBEAT.stop()
         try:
             mark_stopped(self.executor_id, leftover=bool(left))

@@ -109,6 +109,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 DURABLE: dict[str, Any] = {}
 
+# Child processes of the process tests get short timings through the environment.
+for _key in ("DEAD_EXECUTOR_TIMEOUT", "HEARTBEAT_INTERVAL", "POLL_INTERVAL"):
+    if os.environ.get(f"DURABLE_TEST_{_key}"):
+        DURABLE[_key] = float(os.environ[f"DURABLE_TEST_{_key}"])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

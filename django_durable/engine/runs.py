@@ -233,6 +233,11 @@ def record_outcome(
     run: WorkflowRun, result: Any = None, error: BaseException | None = None
 ) -> None:
     """Write the run's final status; raise ``WorkflowCancelled`` if it was cancelled meanwhile."""
+    with interruptible():
+        _record_outcome(run, result, error)
+
+
+def _record_outcome(run: WorkflowRun, result: Any, error: BaseException | None) -> None:
     if error is not None:
         finished = run.finish(RunStatus.ERROR, error=serialization.encode_exception(error))
     else:
@@ -349,11 +354,12 @@ def execute_by_id(workflow_id: str) -> None:
     """Execute a stored run assigned to this executor, replaying its recorded steps."""
     holder = hold(workflow_id)
     try:
-        run = fetch(workflow_id)
-        if not resumable(run):
-            return
-        inv = invocation_of(run)
-        recorded = load_steps(workflow_id)
+        with interruptible():
+            run = fetch(workflow_id)
+            if not resumable(run):
+                return
+            inv = invocation_of(run)
+            recorded = load_steps(workflow_id)
         logger.info(
             "Executing workflow %s (%s) with %d recorded steps",
             workflow_id,
@@ -375,11 +381,12 @@ async def aexecute_by_id(workflow_id: str) -> None:
     """``execute_by_id`` for ``async def`` workflows, on the caller's event loop."""
     holder = await ahold(workflow_id)
     try:
-        run = await sync_to_async(fetch)(workflow_id)
-        if not resumable(run):
-            return
-        inv = await sync_to_async(invocation_of)(run)
-        recorded = await sync_to_async(load_steps)(workflow_id)
+        with interruptible():
+            run = await sync_to_async(fetch)(workflow_id)
+            if not resumable(run):
+                return
+            inv = await sync_to_async(invocation_of)(run)
+            recorded = await sync_to_async(load_steps)(workflow_id)
         if not inv.info.is_async:
             raise InvalidStateError(f"Workflow {run.name!r} is not an async workflow.")
         await aexecute(run, inv, holder, recorded)

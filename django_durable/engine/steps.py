@@ -13,7 +13,14 @@ from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import IntegrityError, close_old_connections, connections, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connections,
+    transaction,
+)
 from django.utils import timezone
 
 from django_durable import conf, context, serialization
@@ -22,6 +29,7 @@ from django_durable.db import insert_step_if_running
 from django_durable.engine import runs
 from django_durable.exceptions import (
     ConfigurationError,
+    ExecutionInterrupted,
     InvalidStateError,
     MaxStepRetriesExceeded,
     SerializationError,
@@ -369,6 +377,9 @@ def run_transaction(
         return replay(_existing_step(state.workflow_id, number))
     except WorkflowCancelled:
         raise
+    except (OperationalError, InterfaceError) as exc:
+        # The durable database itself failed under the transaction: not the step's fault.
+        raise ExecutionInterrupted(f"Lost the database in transaction {name!r}: {exc}") from exc
     except Exception as exc:
         _record_error(state, number, name, exc, started_at)
         raise

@@ -1,4 +1,8 @@
-"""Helpers for real worker processes on the test database: start, watch, kill."""
+"""Helpers for real worker processes on the test database: start, watch, kill.
+
+Two kinds of children: ``run_workflow.py`` (JSON events on stdout) and ``manage.py
+runscheduler`` (queue workers; plain text on stdout, see ``Child.expect_line``).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "process" / "run_workflow.py"
+MANAGE = ROOT / "manage.py"
 
 DEADLINE = 30.0
 """Seconds any wait may take before the test fails (a healthy wait takes well under 1 s)."""
@@ -32,6 +37,9 @@ SCRUBBED = (
     "DURABLE_TEST_CRASH_AFTER_STEP_2",
     "DURABLE_TEST_SELF_KILL",
     "DURABLE_TEST_EXECUTOR_ID",
+    "DURABLE_TEST_DEAD_EXECUTOR_TIMEOUT",
+    "DURABLE_TEST_HEARTBEAT_INTERVAL",
+    "DURABLE_TEST_POLL_INTERVAL",
     "DJANGO_SETTINGS_MODULE",
 )
 
@@ -72,8 +80,22 @@ def wait_until(
         time.sleep(POLL)
 
 
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The largest number of ``(start, end)`` intervals open at one instant."""
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    peak = current = 0
+    for _, step in edges:  # at equal times an end (-1) sorts before a start (+1)
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
 class Child:
-    """One ``run_workflow.py`` process: its JSON events on stdout, its stderr in a file."""
+    """One child process: its stdout lines as events (JSON objects, or ``{"event": "noise",
+    "line": ...}`` for other lines), its stderr in a file.
+
+    ``program`` is what runs (default: ``run_workflow.py``); ``argv`` follows it.
+    """
 
     def __init__(
         self,
@@ -83,13 +105,14 @@ class Child:
         env: dict[str, str],
         stderr_path: Path,
         stdin: bool,
+        program: list[str] | None = None,
     ):
         self.argv = argv
         self.executor_id = executor_id
         self.stderr_path = stderr_path
         self._stderr = stderr_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(SCRIPT), *argv],
+            [*(program or [sys.executable, str(SCRIPT)]), *argv],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
@@ -134,20 +157,37 @@ class Child:
 
     def expect(self, event: str, timeout: float = DEADLINE) -> dict[str, Any]:
         """The next ``event`` line; fail if the child ends or stays silent too long."""
+        return self._next(lambda item: item.get("event") == event, repr(event), timeout)
+
+    def expect_line(self, text: str, timeout: float = DEADLINE) -> str:
+        """The next plain (non-JSON) stdout line that contains ``text``."""
+        item = self._next(
+            lambda item: text in str(item.get("line", "")), f"a line with {text!r}", timeout
+        )
+        return str(item["line"])
+
+    def _next(
+        self, wanted: Callable[[dict[str, Any]], bool], what: str, timeout: float
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             try:
                 item = self.events.get(timeout=max(remaining, 0.0))
             except queue.Empty:
-                pytest.fail(f"Child printed no {event!r} within {timeout}s.{self.describe()}")
+                pytest.fail(f"Child printed no {what} within {timeout}s.{self.describe()}")
             if item is None:
                 self.events.put(None)  # stay at end of output for later calls
                 self.proc.wait(timeout=DEADLINE)
-                pytest.fail(f"Child ended without printing {event!r}.{self.describe()}")
+                pytest.fail(f"Child ended without printing {what}.{self.describe()}")
             self.seen.append(item)
-            if item.get("event") == event:
+            if wanted(item):
                 return item
+
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` (the child must still be running)."""
+        assert self.proc.poll() is None, f"The child already ended.{self.describe()}"
+        os.kill(self.pid, signum)
 
     def go(self) -> None:
         assert self.proc.stdin is not None

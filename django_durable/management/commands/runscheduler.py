@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+from argparse import ArgumentTypeError
 from types import FrameType
 from typing import Any
 
@@ -22,9 +23,9 @@ def _positive_int(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise ValueError(f"expected a whole number, got {value!r}") from None
+        raise ArgumentTypeError(f"expected a whole number, got {value!r}") from None
     if number < 1:
-        raise ValueError(f"expected a number >= 1, got {value!r}")
+        raise ArgumentTypeError(f"expected a number >= 1, got {value!r}")
     return number
 
 
@@ -32,9 +33,9 @@ def _seconds(value: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise ValueError(f"expected a number of seconds, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"expected a number of seconds >= 0, got {value!r}")
+        raise ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if number < 0 or number != number or number == float("inf"):
+        raise ArgumentTypeError(f"expected a finite number of seconds >= 0, got {value!r}")
     return number
 
 

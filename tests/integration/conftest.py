@@ -1,0 +1,59 @@
+"""Fixtures for the queue, worker and runscheduler tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+import pytest
+
+from django_durable import conf, registry
+from tests import workflows
+from tests.integration.workers import WorkerThread, run_worker
+
+
+@pytest.fixture
+def restore_queues() -> Iterator[None]:
+    """Put the queue registry back as it was: a test may declare queues of its own."""
+    saved = dict(registry._queues)
+    yield
+    with registry._lock:
+        registry._queues.clear()
+        registry._queues.update(saved)
+
+
+@pytest.fixture
+def worker_id() -> Iterator[str]:
+    """A unique executor id for an in-process ``Worker``.
+
+    ``Worker.run()`` makes its id the executor id of the whole process; it is reset after
+    the test so later tests run under the default id again.
+    """
+    yield f"worker-{uuid.uuid4().hex[:8]}"
+    conf.set_executor_id(None)
+
+
+@pytest.fixture
+def worker(worker_id: str) -> Callable[..., int]:
+    """``worker(*queue_names, **kwargs)``: run a ``Worker`` with the ``worker_id`` in this
+    thread until it returns (batch mode unless ``max_runs`` is given); the runs it claimed."""
+    return partial(run_worker, executor_id=worker_id)
+
+
+@pytest.fixture
+def worker_thread(worker_id: str) -> Iterator[Callable[..., WorkerThread]]:
+    """Start ``WorkerThread``s (executor id ``worker_id`` unless given); after the test the
+    gate of ``waits_for_gate`` is opened and each worker is stopped."""
+    started: list[WorkerThread] = []
+
+    def start(**kwargs: Any) -> WorkerThread:
+        kwargs.setdefault("executor_id", worker_id)
+        started.append(WorkerThread(**kwargs))
+        return started[-1]
+
+    yield start
+    workflows.GATE.set()
+    for item in started:
+        item.stop()
