@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from django_durable import conf, serialization, values
+from django_durable.context import RecordedStep
 from django_durable.exceptions import DurableError
 
 
@@ -254,6 +255,16 @@ class StepOutput(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id} #{self.step_number} {self.step_name}"
+
+    def to_recorded(self) -> RecordedStep:
+        """This row as the ``RecordedStep`` that replay returns or re-raises."""
+        return RecordedStep(
+            step_number=self.step_number,
+            step_name=self.step_name,
+            output=self.output,
+            error=self.error,
+            child_workflow_id=self.child_workflow_id,
+        )
 
 
 class ExecutorQuerySet(models.QuerySet["Executor"]):

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from django_durable import conf, executors, registry
 from django_durable.db import NOTIFY_CHANNEL, is_postgresql
-from django_durable.engine import runs
+from django_durable.engine import stored
 from django_durable.engine.heartbeat import HEARTBEAT, mark_stopped
 from django_durable.exceptions import ConfigurationError, ExecutionInterrupted
 from django_durable.models import WorkflowRun
@@ -203,21 +203,21 @@ class Worker:
     def _run_sync(self, workflow_id: str, name: str) -> None:
         close_old_connections()
         try:
-            runs.execute_by_id(workflow_id)
+            stored.execute_by_id(workflow_id)
         except ExecutionInterrupted as exc:
             self._interrupted(workflow_id, name, exc)
         except Exception as exc:
-            runs.log_run_end(workflow_id, exc)
+            stored.log_run_end(workflow_id, exc)
         finally:
             close_old_connections()
 
     async def _run_async(self, workflow_id: str, name: str) -> None:
         try:
-            await runs.aexecute_by_id(workflow_id)
+            await stored.aexecute_by_id(workflow_id)
         except ExecutionInterrupted as exc:
             self._interrupted(workflow_id, name, exc)
         except Exception as exc:
-            runs.log_run_end(workflow_id, exc)
+            stored.log_run_end(workflow_id, exc)
 
     def _interrupted(self, workflow_id: str, name: str, exc: BaseException) -> None:
         logger.warning(

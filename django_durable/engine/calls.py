@@ -11,7 +11,7 @@ from django.db import transaction
 from django_durable import conf, context
 from django_durable.context import WorkflowState
 from django_durable.engine import active as active_runs
-from django_durable.engine import runs, steps
+from django_durable.engine import runs, steps, stored
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.exceptions import RegistrationError
 from django_durable.models import WorkflowRun
@@ -39,12 +39,12 @@ def choose_workflow_id(parent: WorkflowState | None, number: int | None) -> str:
 
 def _held_run(run: WorkflowRun) -> tuple[WorkflowRun, Any] | None:
     """After inserting: what to execute while holding the id, or ``None`` to wait instead."""
-    stored, created = runs.open_run(run)
+    row, created = runs.open_run(run)
     if created:
-        return stored, {}
-    if runs.resumable(stored):
+        return row, {}
+    if runs.resumable(row):
         # Ours but executed by nobody here: an orphan of this executor id. Replay it.
-        return stored, runs.load_steps(stored.pk)
+        return row, runs.load_steps(row.pk)
     return None
 
 
@@ -78,10 +78,10 @@ def _call_held_or_wait(run: WorkflowRun, inv: runs.Invocation) -> Any:
     try:
         held = _held_run(run)
         if held is not None:
-            stored, recorded = held
+            row, recorded = held
             if recorded:
-                inv = runs.invocation_of(stored)
-            return runs.execute(stored, inv, holder, recorded)
+                inv = runs.invocation_of(row)
+            return runs.execute(row, inv, holder, recorded)
     finally:
         active_runs.release(run.pk, holder)
     return runs.wait_outcome(run.pk)
@@ -117,10 +117,10 @@ async def _acall_held_or_wait(run: WorkflowRun, inv: runs.Invocation) -> Any:
     try:
         held = await sync_to_async(_held_run)(run)
         if held is not None:
-            stored, recorded = held
+            row, recorded = held
             if recorded:
-                inv = await sync_to_async(runs.invocation_of)(stored)
-            return await runs.aexecute(stored, inv, holder, recorded)
+                inv = await sync_to_async(runs.invocation_of)(row)
+            return await runs.aexecute(row, inv, holder, recorded)
     finally:
         active_runs.release(run.pk, holder)
     return await runs.await_outcome(run.pk)
@@ -156,10 +156,12 @@ def start_workflow(fn: Any, *args: Any, **kwargs: Any) -> WorkflowHandle:
     run = runs.new_run(
         inv, choose_workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
     )
-    stored, created = runs.open_run(run)
+    row, created = runs.open_run(run)
     if parent is not None and number is not None:
         steps.record_child(parent, number, info.name, run.pk, started=True)
-    if created or runs.resumable(stored):
-        workflow_id = stored.pk
-        transaction.on_commit(lambda: runs.in_background(workflow_id), using=conf.database_alias())
-    return WorkflowHandle(stored.pk)
+    if created or runs.resumable(row):
+        workflow_id = row.pk
+        transaction.on_commit(
+            lambda: stored.in_background(workflow_id), using=conf.database_alias()
+        )
+    return WorkflowHandle(row.pk)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from django_durable import conf, context, registry
 from django_durable.engine import active as active_runs
-from django_durable.engine import runs
+from django_durable.engine import runs, stored
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.exceptions import InvalidStateError, WorkflowConflict, WorkflowNotRegistered
 from django_durable.models import RunStatus, StepOutput, WorkflowRun
@@ -102,7 +102,9 @@ def resume_workflow(workflow_id: str) -> WorkflowHandle:
             workflow_id,
             extra={"action": "workflow_resumed", "workflow_id": workflow_id},
         )
-        transaction.on_commit(lambda: runs.in_background(workflow_id), using=conf.database_alias())
+        transaction.on_commit(
+            lambda: stored.in_background(workflow_id), using=conf.database_alias()
+        )
     return WorkflowHandle(workflow_id)
 
 
@@ -168,7 +170,7 @@ def _copy_run(source: WorkflowRun, new_id: str, start_step: int, alias: str) -> 
                 for step in kept
             ]
         )
-        transaction.on_commit(lambda: runs.in_background(new_id), using=alias)
+        transaction.on_commit(lambda: stored.in_background(new_id), using=alias)
 
 
 def recover_pending_workflows(executor_ids: Iterable[str] | None = None) -> list[WorkflowHandle]:
@@ -216,6 +218,6 @@ def recover_pending_workflows(executor_ids: Iterable[str] | None = None) -> list
             run.recovery_attempts,
             extra={"action": "workflow_recovered", "workflow_id": run.pk},
         )
-        runs.in_background(run.pk)
+        stored.in_background(run.pk)
         handles.append(WorkflowHandle(run.pk))
     return handles

@@ -77,13 +77,7 @@ def _existing_step(workflow_id: str, number: int) -> RecordedStep:
     row = StepOutput.objects.using(conf.database_alias()).get(
         run_id=workflow_id, step_number=number
     )
-    return RecordedStep(
-        step_number=row.step_number,
-        step_name=row.step_name,
-        output=row.output,
-        error=row.error,
-        child_workflow_id=row.child_workflow_id,
-    )
+    return row.to_recorded()
 
 
 def write_step(

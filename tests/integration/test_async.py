@@ -18,6 +18,7 @@ import django_durable as durable
 from django_durable import conf, serialization
 from django_durable.models import RunStatus, StepOutput, WorkflowRun
 from tests import workflows
+from tests.helpers import step_rows
 from tests.models import Event
 
 # Runs execute on background threads with their own connections: commits must be real.
@@ -54,14 +55,6 @@ def wait_until_no_run_thread(timeout: float = 10.0) -> None:
         if thread.name.startswith("durable-") and thread.name not in OWN_CONNECTION_THREADS:
             if not thread.name.startswith("durable-sync"):
                 thread.join(timeout)
-
-
-def step_rows(workflow_id: str) -> list[tuple[int, str]]:
-    return list(
-        StepOutput.objects.filter(run_id=workflow_id)
-        .order_by("step_number")
-        .values_list("step_number", "step_name")
-    )
 
 
 def run_with_id(workflow_id: str, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:

@@ -17,6 +17,7 @@ import django_durable as durable
 from django_durable import registry, serialization
 from django_durable.models import RunStatus, StepOutput, WorkflowRun
 from tests import workflows
+from tests.helpers import step_rows
 from tests.workflows import DataWorkflows, OriginalName, URLFetcher
 
 # Runs execute on background threads with their own connections: commits must be real.
@@ -41,14 +42,6 @@ def clean_registry() -> Iterator[None]:
         for name, instances in saved_instances.items():
             saved_classes[name].instances.clear()
             saved_classes[name].instances.update(instances)
-
-
-def step_rows(workflow_id: str) -> list[tuple[int, str]]:
-    return list(
-        StepOutput.objects.filter(run_id=workflow_id)
-        .order_by("step_number")
-        .values_list("step_number", "step_name")
-    )
 
 
 def leave_pending(workflow_id: str, *, keep_steps: int) -> None:

@@ -15,18 +15,11 @@ from django_durable import serialization
 from django_durable.engine import steps
 from django_durable.models import RunStatus, StepOutput, WorkflowRun
 from tests import workflows
+from tests.helpers import step_rows
 from tests.models import Event
 
 # Runs execute on background threads with their own connections: commits must be real.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def step_rows(workflow_id: str) -> list[tuple[int, str]]:
-    return list(
-        StepOutput.objects.filter(run_id=workflow_id)
-        .order_by("step_number")
-        .values_list("step_number", "step_name")
-    )
 
 
 def test_a_call_records_the_run_and_each_step():
