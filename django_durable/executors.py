@@ -72,13 +72,8 @@ def requeue_runs_of(executor_ids: list[str], now: datetime) -> list[str]:
     for run in candidates:
         info = registry.find_workflow(run.name)
         limit = info.max_recovery_attempts if info else DEFAULT_MAX_RECOVERY_ATTEMPTS
-        same = WorkflowRun.objects.using(using).filter(
-            pk=run.pk, status=RunStatus.PENDING, executor_id=run.executor_id
-        )
         if run.recovery_attempts >= limit:
-            if same.update(
-                status=RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED, completed_at=now, updated_at=now
-            ):
+            if run.give_up():
                 logger.error(
                     "Workflow %s was recovered %d times; marked %s",
                     run.pk,
@@ -87,12 +82,16 @@ def requeue_runs_of(executor_ids: list[str], now: datetime) -> list[str]:
                     extra={"action": "recovery_exceeded", "workflow_id": run.pk},
                 )
             continue
-        if same.update(
-            status=RunStatus.ENQUEUED,
-            executor_id=None,
-            queue_name=run.queue_name or INTERNAL_QUEUE_NAME,
-            recovery_attempts=F("recovery_attempts") + 1,
-            updated_at=now,
+        if (
+            WorkflowRun.objects.using(using)
+            .filter(pk=run.pk, status=RunStatus.PENDING, executor_id=run.executor_id)
+            .update(
+                status=RunStatus.ENQUEUED,
+                executor_id=None,
+                queue_name=run.queue_name or INTERNAL_QUEUE_NAME,
+                recovery_attempts=F("recovery_attempts") + 1,
+                updated_at=now,
+            )
         ):
             requeued.append(run.pk)
             logger.warning(
@@ -108,8 +107,8 @@ def recover_dead(now: datetime, timeout: float) -> list[str]:
     """Find dead executors and re-enqueue their runs; forget long-dead idle executors."""
     dead = dead_executor_ids(now, timeout)
     requeued = requeue_runs_of(dead, now) if dead else []
-    long_ago = now - timedelta(seconds=timeout * 10)
-    Executor.objects.using(conf.database_alias()).filter(last_heartbeat_at__lt=long_ago).exclude(
-        Q(pk__in=WorkflowRun.objects.pending().values("executor_id"))
+    using = conf.database_alias()
+    Executor.objects.using(using).dead(now, timeout * 10).exclude(
+        Q(pk__in=WorkflowRun.objects.using(using).pending().values("executor_id"))
     ).delete()
     return requeued

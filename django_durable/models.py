@@ -41,12 +41,6 @@ class WorkflowRunQuerySet(models.QuerySet["WorkflowRun"]):
     def pending(self) -> WorkflowRunQuerySet:
         return self.filter(status=RunStatus.PENDING)
 
-    def in_flight(self) -> WorkflowRunQuerySet:
-        return self.filter(status__in=IN_FLIGHT)
-
-    def finished(self) -> WorkflowRunQuerySet:
-        return self.filter(status__in=FINISHED)
-
     def of_executors(self, executor_ids: list[str]) -> WorkflowRunQuerySet:
         return self.filter(executor_id__in=executor_ids)
 
@@ -148,6 +142,10 @@ class WorkflowRun(models.Model):
             completed_at=self.completed_at,
         )
 
+    def _row(self) -> WorkflowRunQuerySet:
+        """A queryset on this row's database (the durable one, unless loaded elsewhere)."""
+        return WorkflowRun.objects.using(self._state.db or conf.database_alias())
+
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
@@ -169,9 +167,9 @@ class WorkflowRun(models.Model):
         """Mark an in-flight run cancelled; ``False`` if it had already finished."""
         now = timezone.now()
         changed = (
-            WorkflowRun.objects.filter(pk=self.pk, status__in=IN_FLIGHT).update(
-                status=RunStatus.CANCELLED, completed_at=now, updated_at=now
-            )
+            self._row()
+            .filter(pk=self.pk, status__in=IN_FLIGHT)
+            .update(status=RunStatus.CANCELLED, completed_at=now, updated_at=now)
             == 1
         )
         if changed:
@@ -185,9 +183,9 @@ class WorkflowRun(models.Model):
         """
         now = timezone.now()
         changed = (
-            WorkflowRun.objects.filter(
-                pk=self.pk, status=RunStatus.PENDING, executor_id=from_executor
-            ).update(
+            self._row()
+            .filter(pk=self.pk, status=RunStatus.PENDING, executor_id=from_executor)
+            .update(
                 executor_id=executor_id,
                 recovery_attempts=models.F("recovery_attempts") + 1,
                 updated_at=now,
@@ -204,7 +202,8 @@ class WorkflowRun(models.Model):
         """Put a finished run back to ``PENDING`` on ``executor_id`` (resume)."""
         now = timezone.now()
         changed = (
-            WorkflowRun.objects.filter(pk=self.pk)
+            self._row()
+            .filter(pk=self.pk)
             .exclude(status=RunStatus.SUCCESS)
             .update(
                 status=RunStatus.PENDING,
@@ -224,8 +223,21 @@ class WorkflowRun(models.Model):
         return changed
 
     def give_up(self) -> bool:
-        """Mark a ``PENDING`` run as having exceeded its recovery attempts."""
-        return self.finish(RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED)
+        """Mark a ``PENDING`` run of its recorded executor as having exceeded its recovery
+        attempts (compare-and-set); ``False`` if another process moved it first."""
+        now = timezone.now()
+        changed = (
+            self._row()
+            .filter(pk=self.pk, status=RunStatus.PENDING, executor_id=self.executor_id)
+            .update(
+                status=RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED, completed_at=now, updated_at=now
+            )
+            == 1
+        )
+        if changed:
+            self.status = RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED
+            self.completed_at = self.updated_at = now
+        return changed
 
 
 class StepOutput(models.Model):
@@ -268,9 +280,6 @@ class StepOutput(models.Model):
 
 
 class ExecutorQuerySet(models.QuerySet["Executor"]):
-    def alive(self, now: datetime, timeout: float) -> ExecutorQuerySet:
-        return self.filter(last_heartbeat_at__gte=now - timedelta(seconds=timeout))
-
     def dead(self, now: datetime, timeout: float) -> ExecutorQuerySet:
         return self.filter(last_heartbeat_at__lt=now - timedelta(seconds=timeout))
 

@@ -182,11 +182,6 @@ def workflow_names() -> list[str]:
     return sorted(_workflows)
 
 
-def all_workflows() -> list[WorkflowInfo]:
-    with _lock:
-        return list(_workflows.values())
-
-
 def register_queue(name: str, module: str, queue: Any) -> None:
     """Register a declared queue; a second declaration from another module is an error."""
     with _lock:
