@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from django_durable import registry
 from tests import workflows
 
 
@@ -25,3 +26,25 @@ def _stop_heartbeat_before_teardown(django_db_setup: None) -> Iterator[None]:
     from django_durable.engine.heartbeat import HEARTBEAT
 
     HEARTBEAT.stop()
+
+
+@pytest.fixture
+def clean_registry() -> Iterator[None]:
+    """Snapshot the registries (workflows, classes and their instances, queues) and put
+    them back afterwards: for tests that declare or register things of their own."""
+    with registry._lock:
+        workflows_ = dict(registry._workflows)
+        classes = dict(registry._classes)
+        instances = {name: dict(info.instances) for name, info in classes.items()}
+        queues = dict(registry._queues)
+    yield
+    with registry._lock:
+        registry._workflows.clear()
+        registry._workflows.update(workflows_)
+        registry._classes.clear()
+        registry._classes.update(classes)
+        for name, saved in instances.items():
+            classes[name].instances.clear()
+            classes[name].instances.update(saved)
+        registry._queues.clear()
+        registry._queues.update(queues)

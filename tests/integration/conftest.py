@@ -9,19 +9,9 @@ from typing import Any
 
 import pytest
 
-from django_durable import conf, registry
+from django_durable import conf
 from tests import workflows
 from tests.integration.workers import WorkerThread, run_worker
-
-
-@pytest.fixture
-def restore_queues() -> Iterator[None]:
-    """Put the queue registry back as it was: a test may declare queues of its own."""
-    saved = dict(registry._queues)
-    yield
-    with registry._lock:
-        registry._queues.clear()
-        registry._queues.update(saved)
 
 
 @pytest.fixture

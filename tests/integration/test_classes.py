@@ -8,7 +8,6 @@ methods, the config name) so a recovering process can call the method again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,24 +23,6 @@ from tests.workflows import DataWorkflows, OriginalName, URLFetcher
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DEAD = "dead-executor"
-
-
-@pytest.fixture
-def clean_registry() -> Iterator[None]:
-    """Snapshot the workflow, class and instance registries; restore them afterwards."""
-    with registry._lock:
-        saved_workflows = dict(registry._workflows)
-        saved_classes = dict(registry._classes)
-        saved_instances = {name: dict(info.instances) for name, info in saved_classes.items()}
-    yield
-    with registry._lock:
-        registry._workflows.clear()
-        registry._workflows.update(saved_workflows)
-        registry._classes.clear()
-        registry._classes.update(saved_classes)
-        for name, instances in saved_instances.items():
-            saved_classes[name].instances.clear()
-            saved_classes[name].instances.update(instances)
 
 
 def leave_pending(workflow_id: str, *, keep_steps: int) -> None:

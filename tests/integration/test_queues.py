@@ -77,7 +77,7 @@ def test_a_declared_queue_keeps_its_limits_and_is_registered_by_name():
     assert "queues-plain" in [q.name for q in registry.all_queues()]
 
 
-def test_declaring_a_queue_name_again_in_another_module_is_an_error(restore_queues):
+def test_declaring_a_queue_name_again_in_another_module_is_an_error(clean_registry):
     with pytest.raises(durable.RegistrationError) as caught:
         durable.Queue("queues-plain")
     message = str(caught.value)
@@ -86,7 +86,7 @@ def test_declaring_a_queue_name_again_in_another_module_is_an_error(restore_queu
     assert registry.get_queue("queues-plain") is PLAIN
 
 
-def test_a_module_declaring_its_queue_again_replaces_it(restore_queues):
+def test_a_module_declaring_its_queue_again_replaces_it(clean_registry):
     """A re-import of the module that declared a queue is not a clash."""
     namespace: dict[str, Any] = {"__name__": "tests.workflows"}
     source = "import django_durable\nq = django_durable.Queue('queues-plain', concurrency=3)"
@@ -116,7 +116,7 @@ def test_a_module_declaring_its_queue_again_replaces_it(restore_queues):
     ],
 )
 def test_a_bad_declaration_is_a_clear_error_and_registers_nothing(
-    restore_queues, kwargs, fragment
+    clean_registry, kwargs, fragment
 ):
     with pytest.raises(durable.ConfigurationError) as caught:
         durable.Queue("queues-bad", **kwargs)
@@ -128,7 +128,7 @@ def test_a_bad_declaration_is_a_clear_error_and_registers_nothing(
 
 
 @pytest.mark.parametrize("name", ["", "   ", None])
-def test_a_queue_needs_a_name(restore_queues, name):
+def test_a_queue_needs_a_name(clean_registry, name):
     with pytest.raises(durable.ConfigurationError, match="queue name"):
         durable.Queue(name)
 

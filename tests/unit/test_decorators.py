@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,7 @@ from django_durable import registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture(autouse=True)
-def clean_registry() -> Iterator[None]:
-    """Snapshot the workflow and class registries; restore them afterwards."""
-    with registry._lock:
-        saved_workflows = dict(registry._workflows)
-        saved_classes = dict(registry._classes)
-    yield
-    with registry._lock:
-        registry._workflows.clear()
-        registry._workflows.update(saved_workflows)
-        registry._classes.clear()
-        registry._classes.update(saved_classes)
+pytestmark = pytest.mark.usefixtures("clean_registry")
 
 
 def registered() -> tuple[list[str], list[str]]:
