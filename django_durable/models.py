@@ -198,28 +198,37 @@ class WorkflowRun(models.Model):
             self.updated_at = now
         return changed
 
-    def restart(self, executor_id: str) -> bool:
-        """Put a finished run back to ``PENDING`` on ``executor_id`` (resume)."""
+    def requeue(self, queue_name: str) -> bool:
+        """Put a run that is not executing back on ``queue_name`` as ``ENQUEUED`` (resume).
+
+        Its recorded steps stay; the outcome, executor, recovery count and deduplication id
+        are cleared. ``False`` if it succeeded or is executing meanwhile (compare-and-set).
+        """
         now = timezone.now()
         changed = (
             self._row()
             .filter(pk=self.pk)
-            .exclude(status=RunStatus.SUCCESS)
+            .exclude(status__in=(RunStatus.SUCCESS, RunStatus.PENDING))
             .update(
-                status=RunStatus.PENDING,
-                executor_id=executor_id,
+                status=RunStatus.ENQUEUED,
+                queue_name=queue_name,
+                executor_id=None,
                 recovery_attempts=0,
+                deduplication_id=None,
                 output=None,
                 error=None,
+                started_at=None,
                 completed_at=None,
                 updated_at=now,
             )
             == 1
         )
         if changed:
-            self.status = RunStatus.PENDING
-            self.executor_id = executor_id
+            self.status, self.queue_name, self.executor_id = RunStatus.ENQUEUED, queue_name, None
             self.recovery_attempts = 0
+            self.deduplication_id = self.output = self.error = None
+            self.started_at = self.completed_at = None
+            self.updated_at = now
         return changed
 
     def give_up(self) -> bool:

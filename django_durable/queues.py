@@ -21,7 +21,7 @@ from django_durable.models import RunStatus, WorkflowRun
 
 logger = logging.getLogger(__name__)
 
-INTERNAL_QUEUE_NAME = "_durable_internal"
+INTERNAL_QUEUE_NAME = registry.INTERNAL_QUEUE_NAME
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,15 +113,6 @@ class Queue:
 
     async def enqueue_async(self, fn: Any, *args: Any, **kwargs: Any) -> WorkflowHandle:
         return await sync_to_async(enqueue)(self, fn, args, kwargs)
-
-
-def internal_queue() -> Queue:
-    """The queue that carries recovered, resumed and scheduled runs."""
-    try:
-        queue: Queue = registry.get_queue(INTERNAL_QUEUE_NAME)
-    except Exception:
-        queue = Queue(INTERNAL_QUEUE_NAME)
-    return queue
 
 
 def enqueue(

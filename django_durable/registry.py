@@ -78,6 +78,10 @@ _workflows: dict[str, WorkflowInfo] = {}
 _classes: dict[str, ClassInfo] = {}
 _queues: dict[str, tuple[str, Any]] = {}
 
+INTERNAL_QUEUE_NAME = "_durable_internal"
+"""The queue that carries resumed, forked, recovered and scheduled runs; every worker
+serves it."""
+
 
 def is_method_qualname(qualname: str) -> bool:
     """Whether a ``__qualname__`` names a function defined in a class body."""

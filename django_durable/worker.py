@@ -20,7 +20,7 @@ from django_durable.engine import stored
 from django_durable.engine.heartbeat import HEARTBEAT, mark_stopped
 from django_durable.exceptions import ConfigurationError, ExecutionInterrupted
 from django_durable.models import WorkflowRun
-from django_durable.queues import Queue, claim
+from django_durable.queues import INTERNAL_QUEUE, Queue, claim
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +52,14 @@ class Worker:
             raise ConfigurationError(f"max_runs must be an int >= 1, got {max_runs!r}.")
         if shutdown_timeout < 0:
             raise ConfigurationError(f"shutdown_timeout must be >= 0, got {shutdown_timeout!r}.")
-        names = list(queues) if queues is not None else None
-        self.queues: list[Queue] = (
-            [registry.get_queue(name) for name in names]
-            if names is not None
-            else registry.all_queues()
-        )
+        if queues is None:
+            self.queues: list[Queue] = registry.all_queues()
+        else:
+            names = list(dict.fromkeys(queues))
+            self.queues = [registry.get_queue(name) for name in names]
+        if INTERNAL_QUEUE not in self.queues:
+            # Resumed, forked, recovered and scheduled runs must always find a worker.
+            self.queues.append(INTERNAL_QUEUE)
         self.concurrency = concurrency
         self.executor_id = executor_id or conf.executor_id()
         self.poll_interval = float(

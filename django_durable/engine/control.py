@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from django_durable import conf, context, registry
+from django_durable.db import notify
 from django_durable.engine import active as active_runs
 from django_durable.engine import runs, stored
 from django_durable.engine.handles import WorkflowHandle
@@ -89,29 +90,39 @@ def cancel_workflow(workflow_id: str) -> bool:
 
 
 def resume_workflow(workflow_id: str) -> WorkflowHandle:
-    """Run a cancelled, failed or given-up run again from its last recorded step."""
+    """Run a cancelled, failed or given-up run again from its last recorded step.
+
+    The run is enqueued on the internal queue, which every worker serves without limits:
+    a worker (``manage.py runscheduler``) executes it, replaying its recorded steps. An
+    enqueued run moves there too, so it starts without waiting for its queue.
+    """
     run = runs.fetch(workflow_id)
     if run.status == RunStatus.SUCCESS:
         raise InvalidStateError(f"Workflow {workflow_id!r} already succeeded; nothing to resume.")
     if run.status == RunStatus.PENDING:
         raise InvalidStateError(f"Workflow {workflow_id!r} is running; it cannot be resumed.")
-    registry.get_workflow(run.name)  # fail here, not on the thread, if the code is gone
-    if run.restart(conf.executor_id()):
-        logger.info(
-            "Workflow %s resumed",
-            workflow_id,
-            extra={"action": "workflow_resumed", "workflow_id": workflow_id},
-        )
-        transaction.on_commit(
-            lambda: stored.in_background(workflow_id), using=conf.database_alias()
-        )
+    registry.get_workflow(run.name)  # fail here, not on a worker, if the code is gone
+    alias = conf.database_alias()
+    with transaction.atomic(using=alias):
+        if not run.requeue(registry.INTERNAL_QUEUE_NAME):
+            raise InvalidStateError(
+                f"Workflow {workflow_id!r} changed while being resumed; it is "
+                f"{runs.fetch(workflow_id).status} now."
+            )
+        notify(alias, registry.INTERNAL_QUEUE_NAME)
+    logger.info(
+        "Workflow %s resumed",
+        workflow_id,
+        extra={"action": "workflow_resumed", "workflow_id": workflow_id},
+    )
     return WorkflowHandle(workflow_id)
 
 
 def fork_workflow(workflow_id: str, start_step: int) -> WorkflowHandle:
     """Start a new run of the same workflow and inputs that keeps steps before ``start_step``.
 
-    The new run's id comes from ``SetWorkflowID`` or is a new UUID.
+    The new run's id comes from ``SetWorkflowID`` or is a new UUID. It is enqueued on the
+    internal queue, and a worker executes it.
     """
     if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 1:
         raise ValueError(f"start_step must be an int >= 1, got {start_step!r}.")
@@ -143,16 +154,14 @@ def _copy_run(source: WorkflowRun, new_id: str, start_step: int, alias: str) -> 
             name=source.name,
             class_name=source.class_name,
             config_name=source.config_name,
-            status=RunStatus.PENDING,
+            status=RunStatus.ENQUEUED,
             inputs=source.inputs,
-            executor_id=conf.executor_id(),
-            queue_name=source.queue_name,
+            queue_name=registry.INTERNAL_QUEUE_NAME,
             priority=source.priority,
             schedule_name=source.schedule_name,
             parent_id=source.parent_id,
             created_at=now,
             updated_at=now,
-            started_at=now,
         )
         kept = StepOutput.objects.using(alias).filter(run_id=source.pk, step_number__lt=start_step)
         StepOutput.objects.using(alias).bulk_create(
@@ -170,7 +179,7 @@ def _copy_run(source: WorkflowRun, new_id: str, start_step: int, alias: str) -> 
                 for step in kept
             ]
         )
-        transaction.on_commit(lambda: stored.in_background(new_id), using=alias)
+        notify(alias, registry.INTERNAL_QUEUE_NAME)
 
 
 def recover_pending_workflows(executor_ids: Iterable[str] | None = None) -> list[WorkflowHandle]:

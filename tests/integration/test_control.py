@@ -11,9 +11,10 @@ import pytest
 from django.utils import timezone
 
 import django_durable as durable
-from django_durable import serialization
+from django_durable import queues, serialization
 from django_durable.engine import active as active_runs
 from django_durable.models import RunStatus, StepOutput, WorkflowRun
+from django_durable.testing import run_until_idle
 from tests import workflows
 from tests.helpers import step_rows
 
@@ -116,6 +117,14 @@ def test_resuming_a_cancelled_run_completes_it_without_rerunning_recorded_steps(
     assert workflows.CALLS["add_one"] == 1
     handle = durable.resume_workflow("resume-me")
     assert handle.workflow_id == "resume-me"
+    run = WorkflowRun.objects.get(pk="resume-me")
+    assert (run.status, run.queue_name, run.executor_id, run.completed_at) == (
+        RunStatus.ENQUEUED,
+        queues.INTERNAL_QUEUE_NAME,
+        None,
+        None,
+    )
+    assert run_until_idle() == 1
     assert handle.get_result(timeout=10) == 3
     assert workflows.CALLS["add_one"] == 2  # step 1 replayed, step 2 ran once
     assert step_rows("resume-me") == [(1, "add_one"), (2, "add_one")]
@@ -134,6 +143,7 @@ def test_resuming_right_after_cancelling_a_run_still_executing_completes_it():
     assert durable.cancel_workflow("quick-resume") is True
     durable.resume_workflow("quick-resume")  # the old thread still waits on the gate
     workflows.GATE.set()
+    assert run_until_idle() == 1
     try:
         result = handle.get_result(timeout=10)
     except durable.WorkflowTimeout:
@@ -153,6 +163,7 @@ def test_resuming_a_failed_run_runs_it_again_from_its_recorded_steps():
     with durable.SetWorkflowID("retry-me"), pytest.raises(workflows.PaymentDeclined):
         workflows.failing_workflow(9)
     handle = durable.resume_workflow("retry-me")
+    run_until_idle()
     # The failing step's error is recorded: replay re-raises it without running it.
     with pytest.raises(workflows.PaymentDeclined, match="declined 9"):
         handle.get_result(timeout=10)
@@ -184,6 +195,13 @@ def test_fork_keeps_steps_before_start_step_and_reruns_the_rest():
     workflows.CALLS.clear()
     handle = durable.fork_workflow("original", start_step=2)
     assert handle.workflow_id != "original"
+    forked = WorkflowRun.objects.get(pk=handle.workflow_id)
+    assert (forked.status, forked.queue_name, forked.executor_id) == (
+        RunStatus.ENQUEUED,
+        queues.INTERNAL_QUEUE_NAME,
+        None,
+    )
+    assert run_until_idle() == 1
     assert handle.get_result(timeout=10) == "value=4"
     assert workflows.CALLS == {"double": 1, "to_text": 1}
     assert step_rows(handle.workflow_id) == [(1, "add_one"), (2, "double"), (3, "to_text")]
@@ -209,6 +227,7 @@ def test_fork_replays_the_copied_step_values():
     with durable.SetWorkflowID("fork-of-src"):
         handle = durable.fork_workflow("src", start_step=2)
     assert handle.workflow_id == "fork-of-src"
+    run_until_idle()
     assert handle.get_result(timeout=10) == "value=100"
 
 
@@ -217,6 +236,7 @@ def test_fork_from_step_one_reruns_every_step():
         workflows.three_steps(2)
     workflows.CALLS.clear()
     handle = durable.fork_workflow("src-1", 1)
+    run_until_idle()
     assert handle.get_result(timeout=10) == "value=6"
     assert workflows.CALLS == {"add_one": 1, "double": 1, "to_text": 1}
 
@@ -334,3 +354,46 @@ def test_list_workflows_filters_by_id_and_combines_filters(listed_runs):
         "l1",
     ]
     assert ids(durable.list_workflows(workflow_ids=["l1", "l3"], status="SUCCESS")) == ["l1"]
+
+
+# ---------------------------------------------------------------- resume on a queue
+
+
+def test_resuming_an_enqueued_run_moves_it_to_the_internal_queue_past_its_queue_limits():
+    with durable.SetEnqueueOptions(deduplication_id="only-one"):
+        handle = workflows.QUEUE_SERIAL.enqueue(workflows.three_steps, 4)
+    durable.resume_workflow(handle.workflow_id)
+    run = WorkflowRun.objects.get(pk=handle.workflow_id)
+    assert (run.status, run.queue_name, run.deduplication_id) == (
+        RunStatus.ENQUEUED,
+        queues.INTERNAL_QUEUE_NAME,
+        None,  # the deduplication id of its old queue is free again
+    )
+    # Served even by a worker given no queue of its own.
+    assert run_until_idle(queues=[]) == 1
+    assert handle.get_result(timeout=5) == "value=10"
+
+
+def test_resuming_logs_and_is_idempotent_while_the_run_waits_on_the_internal_queue(caplog):
+    cancel_running("twice")
+    with caplog.at_level("INFO", logger="django_durable"):
+        durable.resume_workflow("twice")
+        durable.resume_workflow("twice")
+    assert [r.message for r in caplog.records if "resumed" in r.message] == [
+        "Workflow twice resumed",
+        "Workflow twice resumed",
+    ]
+    assert WorkflowRun.objects.filter(pk="twice", status=RunStatus.ENQUEUED).count() == 1
+    assert run_until_idle() == 1
+    assert durable.retrieve_workflow("twice").get_result(timeout=5) == 3
+
+
+def test_resuming_a_running_run_is_an_invalid_state_and_changes_nothing():
+    start_gated("busy")
+    wait_until(lambda: WorkflowRun.objects.filter(pk="busy").exists())
+    before = WorkflowRun.objects.filter(pk="busy").values().get()
+    with pytest.raises(durable.InvalidStateError, match="'busy' is running"):
+        durable.resume_workflow("busy")
+    assert WorkflowRun.objects.filter(pk="busy").values().get() == before
+    workflows.GATE.set()
+    wait_for_thread_of("busy")

@@ -14,6 +14,7 @@ import django_durable as durable
 from django_durable import serialization
 from django_durable.engine import steps
 from django_durable.models import RunStatus, StepOutput, WorkflowRun
+from django_durable.testing import run_until_idle
 from tests import workflows
 from tests.helpers import step_rows
 from tests.models import Event
@@ -112,7 +113,9 @@ def test_a_step_error_is_recorded_and_replayed_as_the_original_type():
     )
     # Replay from the recorded steps: the body of the step does not run again.
     WorkflowRun.objects.filter(pk="caught").update(status=RunStatus.CANCELLED)
-    durable.resume_workflow("caught").get_result(timeout=10)
+    durable.resume_workflow("caught")
+    run_until_idle()
+    durable.retrieve_workflow("caught").get_result(timeout=10)
     assert workflows.CALLS["decline"] == 1
 
 
@@ -226,6 +229,7 @@ def test_replay_that_meets_another_step_name_is_not_deterministic():
     StepOutput.objects.filter(run_id="nondet", step_number=3).delete()
     WorkflowRun.objects.filter(pk="nondet").update(status=RunStatus.CANCELLED)
     handle = durable.resume_workflow("nondet")
+    run_until_idle()
     with pytest.raises(durable.NonDeterministicWorkflowError, match=r"step 2.*something_else"):
         handle.get_result(timeout=10)
 
@@ -242,7 +246,9 @@ def test_child_workflows_get_parent_step_ids_and_are_recorded_as_steps():
     # Replaying the parent does not start the children again.
     calls_before = workflows.CALLS["add_one"]
     WorkflowRun.objects.filter(pk="p").update(status=RunStatus.CANCELLED)
-    assert durable.resume_workflow("p").get_result(timeout=10) == result
+    handle = durable.resume_workflow("p")
+    run_until_idle()
+    assert handle.get_result(timeout=10) == result
     assert workflows.CALLS["add_one"] == calls_before
 
 
@@ -260,6 +266,7 @@ def test_durable_sleep_records_its_wake_up_time_and_replay_sleeps_only_what_is_l
     )
     WorkflowRun.objects.filter(pk="nap").update(status=RunStatus.CANCELLED)
     handle = durable.resume_workflow("nap")
+    run_until_idle()
     assert handle.get_result(timeout=2) == "awake"
 
 

@@ -316,6 +316,9 @@ def test_enqueue_inside_a_workflow_is_a_child_recorded_as_a_step(worker_id):
     # Replaying the enqueue (a fork that keeps step 1) enqueues nothing new.
     with durable.SetWorkflowID("q-fork"):
         fork = durable.fork_workflow("q-parent", 2)
+    # The fork is on the internal queue, which every worker serves, even one given no
+    # queues; the child is on its own queue.
+    assert Worker(queues=[], executor_id=worker_id, batch=True).run() == 1
     assert fork.get_result(timeout=10) == "q-parent-1"
     assert WorkflowRun.objects.filter(name="child").count() == 1
     assert workflows.CALLS["add_one"] == 2  # step 2 of each parent; the child has not run

@@ -72,7 +72,8 @@ def test_batch_runs_what_is_enqueued_then_returns_and_says_what_it_served(worker
     assert {WorkflowRun.objects.get(pk=wid).executor_id for wid in ids} == {worker_id}
     first, last = out.strip().splitlines()
     assert first == (
-        f"django_durable worker {worker_id}: queues queues-plain; concurrency 8; "
+        f"django_durable worker {worker_id}: queues queues-plain, _durable_internal; "
+        "concurrency 8; "
         f"{len(registry.workflow_names())} workflows registered; batch mode"
     )
     assert last == f"django_durable worker {worker_id} stopped (3 runs)."
@@ -87,7 +88,7 @@ def test_queues_picks_the_queues_served(worker_id):
         "--batch", "--queues", " queues-plain, queues-limited ,", "--executor-id", worker_id
     )
 
-    assert "queues queues-plain, queues-limited;" in out
+    assert "queues queues-plain, queues-limited, _durable_internal;" in out
     assert [status(plain), status(limited), status(serial)] == [
         RunStatus.SUCCESS,
         RunStatus.SUCCESS,

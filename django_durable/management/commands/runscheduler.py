@@ -48,7 +48,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--queues",
-            help="Comma-separated queue names to serve (default: every declared queue).",
+            help=(
+                "Comma-separated queue names to serve (default: every declared queue); "
+                "the internal queue of resumed and scheduled runs is always served."
+            ),
         )
         parser.add_argument(
             "--concurrency",
