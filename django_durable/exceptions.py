@@ -96,6 +96,30 @@ class QueueDeduplicatedError(DurableError, ValueError):
     """The queue already has an active run with the same deduplication id."""
 
 
+class InvalidScheduleError(DurableError, ValueError):
+    """A schedule's definition is invalid; ``field`` names the offending field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_invalid_schedule, (str(self), self.field))
+
+
+def _rebuild_invalid_schedule(message: str, field: str | None) -> InvalidScheduleError:
+    return InvalidScheduleError(message, field=field)
+
+
+class ScheduleNotFound(DurableError, LookupError):
+    """No schedule has the given name."""
+
+
+class ScheduleConflict(DurableError, ValueError):
+    """A schedule with that name exists, or it is defined in code and cannot be changed
+    through the API."""
+
+
 class ExecutionInterrupted(BaseException):
     """The engine lost its database while running a workflow.
 

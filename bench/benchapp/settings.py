@@ -1,0 +1,46 @@
+"""Settings of the queue-throughput benchmark: its ``runscheduler`` workers use this module
+(``--settings bench.benchapp.settings``) and the parent passes the same values to
+``settings.configure``.
+
+The parent sets ``DURABLE_BENCH_DATABASE`` (the scratch database) and ``DURABLE_BENCH_DSN``
+(libpq ``key=value`` pairs without ``dbname``) in the environment the workers inherit.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+_DSN = dict(
+    part.split("=", 1)
+    for part in os.environ.get(
+        "DURABLE_BENCH_DSN", "host=127.0.0.1 port=5432 user=postgres"
+    ).split()
+)
+
+DATABASES: dict[str, Any] = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": os.environ.get("DURABLE_BENCH_DATABASE", "durable_bench"),
+        "USER": _DSN.get("user", "postgres"),
+        "PASSWORD": _DSN.get("password", ""),
+        "HOST": _DSN.get("host", "127.0.0.1"),
+        "PORT": _DSN.get("port", "5432"),
+    }
+}
+
+DEBUG = False
+SECRET_KEY = "django-durable-bench-not-secret"  # noqa: S105
+USE_TZ = True
+TIME_ZONE = "UTC"
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django_durable",
+    "bench.benchapp",
+]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Workers of ``runscheduler --batch`` never idle while the batch lasts (a finished run
+# wakes the claim loop at once); the poll interval only paces the last, empty claims.
+DURABLE: dict[str, Any] = {"POLL_INTERVAL": 0.1}
