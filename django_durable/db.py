@@ -4,6 +4,8 @@ advisory locks and notifications.
 
 from __future__ import annotations
 
+import logging
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +17,12 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django_durable.models import RunStatus, StepOutput, WorkflowRun
 
+logger = logging.getLogger(__name__)
+
 NOTIFY_CHANNEL = "django_durable"
+"""Channel on which enqueues wake idle workers."""
+SCHEDULE_CHANNEL = "django_durable_schedules"
+"""Channel on which schedule changes wake idle schedulers."""
 
 
 def is_postgresql(using: str) -> bool:
@@ -199,9 +206,33 @@ def advisory_xact_lock(using: str, name: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(name)])
 
 
-def notify(using: str, payload: str) -> None:
-    """Wake listening workers when the current transaction commits (PostgreSQL only)."""
+def notify(using: str, payload: str, channel: str = NOTIFY_CHANNEL) -> None:
+    """Wake listeners of ``channel`` when the current transaction commits (PostgreSQL)."""
     connection = connections[using]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, payload])
+            cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
+
+
+def listen(using: str, channel: str, wake: threading.Event, stopping: threading.Event) -> None:
+    """Set ``wake`` on every notification of ``channel`` until ``stopping`` is set.
+
+    PostgreSQL only; runs on its own connection and reconnects after losing it.
+    """
+    while not stopping.is_set():
+        wrapper = connections.create_connection(using)
+        try:
+            wrapper.ensure_connection()
+            raw = wrapper.connection
+            raw.execute(f"LISTEN {channel}")
+            while not stopping.is_set():
+                for _ in raw.notifies(timeout=1.0):
+                    wake.set()
+        except Exception as exc:
+            logger.debug("LISTEN %s connection lost (%s); reconnecting", channel, exc)
+            stopping.wait(1.0)
+        finally:
+            try:
+                wrapper.close()
+            except Exception:
+                logger.debug("Closing the LISTEN connection failed", exc_info=True)

@@ -210,3 +210,61 @@ def get_queue(name: str) -> Any:
 def all_queues() -> list[Any]:
     with _lock:
         return [queue for _, queue in _queues.values()]
+
+
+def info_of(fn: Any) -> tuple[WorkflowInfo, tuple[Any, ...]]:
+    """The workflow behind ``fn`` (a decorated function or bound method) and its receiver."""
+    receiver: tuple[Any, ...] = ()
+    target = fn
+    if hasattr(fn, "__self__") and hasattr(fn, "__func__"):
+        receiver, target = (fn.__self__,), fn.__func__
+    info = getattr(target, "__durable_workflow__", None)
+    if info is None:
+        raise RegistrationError(
+            f"{getattr(fn, '__qualname__', fn)!r} is not a workflow; decorate it with @workflow()."
+        )
+    return info, receiver
+
+
+@dataclass(frozen=True, kw_only=True)
+class CodeSchedule:
+    """A schedule declared with ``@scheduled`` (written to the database by the scheduler)."""
+
+    name: str | None
+    """The schedule name given to the decorator (default: the workflow's name)."""
+    workflow: WorkflowInfo
+    """The scheduled workflow."""
+    schedule: str
+    """The cron expression."""
+    context: Any
+    """The JSON value passed to each run."""
+    automatic_backfill: bool
+    """Whether missed slots are enqueued when a scheduler comes back."""
+    cron_timezone: str | None
+    """IANA timezone name; ``None`` is UTC."""
+    queue_name: str | None
+    """Queue of its runs; ``None`` is the internal queue."""
+    module: str
+    """The module that declared it."""
+
+    @property
+    def schedule_name(self) -> str:
+        return self.name or self.workflow.name
+
+
+_code_schedules: dict[int, CodeSchedule] = {}
+
+
+def register_code_schedule(entry: CodeSchedule) -> None:
+    """Remember a ``@scheduled`` declaration; re-importing a module replaces its own."""
+    with _lock:
+        for key, existing in list(_code_schedules.items()):
+            if existing.module == entry.module and existing.workflow.func is entry.workflow.func:
+                del _code_schedules[key]
+        _code_schedules[id(entry)] = entry
+
+
+def code_schedules() -> list[CodeSchedule]:
+    """Every ``@scheduled`` declaration of this process, in declaration order."""
+    with _lock:
+        return list(_code_schedules.values())

@@ -15,7 +15,7 @@ from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
 from django_durable import conf, executors, registry
-from django_durable.db import NOTIFY_CHANNEL, is_postgresql
+from django_durable.db import NOTIFY_CHANNEL, is_postgresql, listen
 from django_durable.engine import stored
 from django_durable.engine.heartbeat import HEARTBEAT, mark_stopped
 from django_durable.exceptions import ConfigurationError, ExecutionInterrupted
@@ -252,24 +252,7 @@ class Worker:
 
     def _listen(self) -> None:
         """Wake the loop as soon as a run is enqueued anywhere (PostgreSQL LISTEN)."""
-        alias = conf.database_alias()
-        while not self._stopping.is_set():
-            wrapper = connections.create_connection(alias)
-            try:
-                wrapper.ensure_connection()
-                raw = wrapper.connection
-                raw.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                while not self._stopping.is_set():
-                    for _ in raw.notifies(timeout=1.0):
-                        self._wake.set()
-            except Exception as exc:
-                logger.debug("LISTEN connection lost (%s); reconnecting", exc)
-                self._stopping.wait(1.0)
-            finally:
-                try:
-                    wrapper.close()
-                except Exception:
-                    logger.debug("Closing the LISTEN connection failed", exc_info=True)
+        listen(conf.database_alias(), NOTIFY_CHANNEL, self._wake, self._stopping)
 
     def _shutdown(self) -> None:
         self._stopping.set()  # also ends the LISTEN thread when run() ended on its own

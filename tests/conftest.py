@@ -30,13 +30,14 @@ def _stop_heartbeat_before_teardown(django_db_setup: None) -> Iterator[None]:
 
 @pytest.fixture
 def clean_registry() -> Iterator[None]:
-    """Snapshot the registries (workflows, classes and their instances, queues) and put
-    them back afterwards: for tests that declare or register things of their own."""
+    """Snapshot the registries (workflows, classes and their instances, queues, code-defined
+    schedules) and put them back afterwards: for tests that declare or register their own."""
     with registry._lock:
         workflows_ = dict(registry._workflows)
         classes = dict(registry._classes)
         instances = {name: dict(info.instances) for name, info in classes.items()}
         queues = dict(registry._queues)
+        code_schedules = dict(registry._code_schedules)
     yield
     with registry._lock:
         registry._workflows.clear()
@@ -48,3 +49,5 @@ def clean_registry() -> Iterator[None]:
             classes[name].instances.update(saved)
         registry._queues.clear()
         registry._queues.update(queues)
+        registry._code_schedules.clear()
+        registry._code_schedules.update(code_schedules)

@@ -8,12 +8,11 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from django_durable import conf, context
+from django_durable import conf, context, registry
 from django_durable.context import WorkflowState
 from django_durable.engine import active as active_runs
 from django_durable.engine import runs, steps, stored
 from django_durable.engine.handles import WorkflowHandle
-from django_durable.exceptions import RegistrationError
 from django_durable.models import WorkflowRun
 from django_durable.registry import WorkflowInfo
 
@@ -126,18 +125,7 @@ async def _acall_held_or_wait(run: WorkflowRun, inv: runs.Invocation) -> Any:
     return await runs.await_outcome(run.pk)
 
 
-def workflow_info_of(fn: Any) -> tuple[WorkflowInfo, tuple[Any, ...]]:
-    """The workflow behind ``fn`` (a decorated function or bound method) and its receiver."""
-    receiver: tuple[Any, ...] = ()
-    target = fn
-    if hasattr(fn, "__self__") and hasattr(fn, "__func__"):
-        receiver, target = (fn.__self__,), fn.__func__
-    info = getattr(target, "__durable_workflow__", None)
-    if info is None:
-        raise RegistrationError(
-            f"{getattr(fn, '__qualname__', fn)!r} is not a workflow; decorate it with @workflow()."
-        )
-    return info, receiver
+workflow_info_of = registry.info_of
 
 
 def start_workflow(fn: Any, *args: Any, **kwargs: Any) -> WorkflowHandle:

@@ -241,6 +241,9 @@ def test_the_design_api_is_exported():
         "start_workflow", "retrieve_workflow", "list_workflows", "cancel_workflow",
         "resume_workflow", "fork_workflow", "WorkflowHandle", "SetWorkflowID",
         "SetEnqueueOptions", "sleep", "workflow_id", "step_id", "logger", "DurableError",
+        "Queue", "scheduled", "create_schedule", "list_schedules", "get_schedule",
+        "pause_schedule", "resume_schedule", "trigger_schedule", "delete_schedule",
+        "backfill_schedule", "apply_schedules", "ScheduleInput",
     }  # fmt: skip
     assert design_names <= set(durable.__all__)
 

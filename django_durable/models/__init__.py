@@ -1,0 +1,34 @@
+"""Tables of django_durable: runs and their steps, executors, schedules."""
+
+from __future__ import annotations
+
+from django_durable.models.executors import Executor, ExecutorQuerySet
+from django_durable.models.runs import (
+    FINISHED,
+    IN_FLIGHT,
+    RunStatus,
+    StepOutput,
+    WorkflowRun,
+    WorkflowRunQuerySet,
+)
+from django_durable.models.schedules import (
+    ScheduleOrigin,
+    ScheduleStatus,
+    WorkflowSchedule,
+    WorkflowScheduleQuerySet,
+)
+
+__all__ = [
+    "FINISHED",
+    "IN_FLIGHT",
+    "Executor",
+    "ExecutorQuerySet",
+    "RunStatus",
+    "ScheduleOrigin",
+    "ScheduleStatus",
+    "StepOutput",
+    "WorkflowRun",
+    "WorkflowRunQuerySet",
+    "WorkflowSchedule",
+    "WorkflowScheduleQuerySet",
+]

@@ -1,0 +1,447 @@
+"""The schedule API: create, list, get, pause, resume, trigger, delete, backfill, apply.
+
+Names and dict keys follow DBOS Transact. Every function validates first and writes
+nothing on bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NotRequired, TypedDict
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from django_durable import conf, definitions
+from django_durable.db import SCHEDULE_CHANNEL, notify
+from django_durable.definitions import ScheduleDefinition
+from django_durable.engine.handles import WorkflowHandle
+from django_durable.exceptions import InvalidScheduleError, ScheduleConflict, ScheduleNotFound
+from django_durable.models import ScheduleOrigin, ScheduleStatus, WorkflowRun, WorkflowSchedule
+from django_durable.queues import insert_enqueued
+from django_durable.schedules import fire
+
+logger = logging.getLogger(__name__)
+
+
+class ScheduleInput(TypedDict):
+    """One entry of ``apply_schedules`` (a plain dict with these keys works too)."""
+
+    schedule_name: str
+    workflow_fn: Any
+    schedule: str
+    context: NotRequired[Any]
+    automatic_backfill: NotRequired[bool]
+    cron_timezone: NotRequired[str | None]
+    queue_name: NotRequired[str | None]
+
+
+_REQUIRED = ("schedule_name", "workflow_fn", "schedule")
+_KEYS = frozenset(ScheduleInput.__annotations__)
+
+
+def _rows() -> Any:
+    return WorkflowSchedule.objects.using(conf.database_alias())
+
+
+def _changed(name: str) -> None:
+    """Wake idle schedulers (PostgreSQL) once the caller's transaction commits."""
+    notify(conf.database_alias(), name, SCHEDULE_CHANNEL)
+
+
+def _definition(
+    *,
+    schedule_name: str,
+    workflow_fn: Any,
+    schedule: str,
+    context: Any = None,
+    automatic_backfill: bool = False,
+    cron_timezone: str | None = None,
+    queue_name: str | None = None,
+) -> ScheduleDefinition:
+    workflow_name, class_name = definitions.resolve_workflow(workflow_fn)
+    definition = ScheduleDefinition(
+        schedule_name=schedule_name,
+        workflow_name=workflow_name,
+        workflow_class_name=class_name,
+        schedule=schedule.strip() if isinstance(schedule, str) else schedule,
+        context=context,
+        automatic_backfill=automatic_backfill,
+        cron_timezone=cron_timezone,
+        queue_name=queue_name,
+    )
+    definitions.validate(definition)
+    return definition
+
+
+def _fields(definition: ScheduleDefinition) -> dict[str, Any]:
+    return {
+        "workflow_name": definition.workflow_name,
+        "workflow_class_name": definition.workflow_class_name,
+        "schedule": definition.schedule,
+        "context": definition.context,
+        "automatic_backfill": definition.automatic_backfill,
+        "cron_timezone": definition.cron_timezone,
+        "queue_name": definition.queue_name,
+    }
+
+
+def create_schedule(
+    *,
+    schedule_name: str,
+    workflow_fn: Any,
+    schedule: str,
+    context: Any = None,
+    automatic_backfill: bool = False,
+    cron_timezone: str | None = None,
+    queue_name: str | None = None,
+) -> dict[str, Any]:
+    """Create a runtime schedule; it fires from its first slot after now. Its dict.
+
+    ``workflow_fn`` is a workflow taking ``(scheduled_at, context)``: a function, or a
+    static or class method of a ``@durable_class``. A duplicate name raises
+    ``ScheduleConflict``; bad input raises ``InvalidScheduleError``; nothing is written.
+    """
+    definition = _definition(
+        schedule_name=schedule_name,
+        workflow_fn=workflow_fn,
+        schedule=schedule,
+        context=context,
+        automatic_backfill=automatic_backfill,
+        cron_timezone=cron_timezone,
+        queue_name=queue_name,
+    )
+    now = timezone.now()
+    row = WorkflowSchedule(
+        schedule_name=schedule_name,
+        origin=ScheduleOrigin.RUNTIME,
+        next_fire_at=definition.cron().next_after(now),
+        created_at=now,
+        updated_at=now,
+        **_fields(definition),
+    )
+    using = conf.database_alias()
+    try:
+        with transaction.atomic(using=using):
+            row.save(force_insert=True, using=using)
+            _changed(schedule_name)
+    except IntegrityError:
+        raise ScheduleConflict(f"A schedule named {schedule_name!r} already exists.") from None
+    logger.info(
+        "Schedule %s created (%s, %s)",
+        schedule_name,
+        definition.schedule,
+        definition.workflow_name,
+        extra={"action": "schedule_created", "schedule": schedule_name},
+    )
+    return row.to_dict()
+
+
+def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def list_schedules(
+    *,
+    status: str | Iterable[str] | None = None,
+    workflow_name: str | Iterable[str] | None = None,
+    schedule_name_prefix: str | Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Schedules matching every given filter (each a str or a list), by name."""
+    rows = _rows()
+    statuses = _as_list(status)
+    if statuses is not None:
+        rows = rows.filter(status__in=statuses)
+    names = _as_list(workflow_name)
+    if names is not None:
+        rows = rows.filter(workflow_name__in=names)
+    prefixes = _as_list(schedule_name_prefix)
+    if prefixes is not None:
+        condition = Q(pk__in=[])  # an empty list of prefixes matches nothing
+        for prefix in prefixes:
+            condition |= Q(schedule_name__startswith=prefix)
+        rows = rows.filter(condition)
+    return [row.to_dict() for row in rows.order_by("schedule_name")]
+
+
+def get_schedule(name: str) -> dict[str, Any] | None:
+    """The schedule's dict, or ``None`` if no schedule has that name."""
+    row = _rows().filter(schedule_name=name).first()
+    return row.to_dict() if row is not None else None
+
+
+def _get(name: str) -> WorkflowSchedule:
+    row: WorkflowSchedule | None = _rows().filter(schedule_name=name).first()
+    if row is None:
+        raise ScheduleNotFound(f"No schedule named {name!r}.")
+    return row
+
+
+def pause_schedule(name: str) -> bool:
+    """Stop a schedule firing (a no-op if paused); ``False`` if no schedule has that name."""
+    row = _rows().filter(schedule_name=name).first()
+    if row is None:
+        return False
+    if row.pause():
+        logger.info(
+            "Schedule %s paused", name, extra={"action": "schedule_paused", "schedule": name}
+        )
+    return True
+
+
+def resume_schedule(name: str) -> bool:
+    """Make a paused schedule fire again from its next slot after now (the paused time is
+    not made up; a no-op if active); ``False`` if no schedule has that name."""
+    row = _rows().filter(schedule_name=name).first()
+    if row is None:
+        return False
+    next_fire_at = row.definition().cron().next_after(timezone.now())
+    using = conf.database_alias()
+    with transaction.atomic(using=using):
+        if row.resume(next_fire_at):
+            _changed(name)
+            logger.info(
+                "Schedule %s resumed; next at %s",
+                name,
+                next_fire_at.isoformat(),
+                extra={"action": "schedule_resumed", "schedule": name},
+            )
+    return True
+
+
+def delete_schedule(name: str) -> bool:
+    """Delete a runtime schedule (its runs stay); ``False`` if no schedule has that name.
+
+    A schedule defined in code raises ``ScheduleConflict``: it would come back at the next
+    scheduler start; remove its ``@scheduled`` decorator instead (or pause it).
+    """
+    row = _rows().filter(schedule_name=name).first()
+    if row is None:
+        return False
+    if row.origin == ScheduleOrigin.CODE:
+        raise ScheduleConflict(
+            f"Schedule {name!r} is defined in code with @scheduled; remove the decorator to "
+            f"delete it, or pause it."
+        )
+    deleted, _ = _rows().filter(pk=row.pk).delete()
+    if deleted:
+        logger.info(
+            "Schedule %s deleted", name, extra={"action": "schedule_deleted", "schedule": name}
+        )
+    return True
+
+
+def trigger_schedule(name: str) -> WorkflowHandle:
+    """Enqueue a run of the schedule now, even if paused; its handle.
+
+    The run's id is ``sched-<name>-trigger-<UTC time with microseconds>``: a trigger never
+    takes the place of a slot.
+    """
+    row = _get(name)
+    info = fire.workflow_of(row)
+    now = timezone.now()
+    run = fire.slot_run(row, info, now, fire.trigger_run_id(name, now))
+    insert_enqueued(run)
+    logger.info(
+        "Schedule %s triggered: %s",
+        name,
+        run.pk,
+        extra={"action": "schedule_triggered", "schedule": name, "workflow_id": run.pk},
+    )
+    return WorkflowHandle(run.pk)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backfill:
+    """What a backfill enqueued."""
+
+    slots: list[datetime]
+    """Every slot strictly between start and end (UTC), ascending."""
+    created: list[str]
+    """Ids of the runs it enqueued."""
+    existing: list[str]
+    """Ids of slots that already had a run (fired live or backfilled before)."""
+
+    @property
+    def workflow_ids(self) -> list[str]:
+        return sorted([*self.created, *self.existing])
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidScheduleError(f"{what} must be a datetime, got {value!r}.", field=what)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _range(
+    start: datetime | None,
+    end: datetime | None,
+    start_time: datetime | None,
+    end_time: datetime | None,
+) -> tuple[datetime, datetime]:
+    if start is not None and start_time is not None:
+        raise TypeError("Give start or start_time, not both.")
+    if end is not None and end_time is not None:
+        raise TypeError("Give end or end_time, not both.")
+    first, last = start if start is not None else start_time, end if end is not None else end_time
+    if first is None or last is None:
+        raise TypeError("backfill_schedule needs a start and an end.")
+    first, last = _aware(first, "start"), _aware(last, "end")
+    if first >= last:
+        raise InvalidScheduleError(
+            f"The backfill start {first.isoformat()} must be before its end {last.isoformat()}.",
+            field="start",
+        )
+    return first, last
+
+
+def backfill_slots(name: str, start: datetime, end: datetime, *, limit: int) -> list[datetime]:
+    """The slots of schedule ``name`` strictly between ``start`` and ``end`` (aware).
+
+    More than ``limit`` slots raise ``InvalidScheduleError`` (nothing is enqueued).
+    """
+    row = _get(name)
+    slots: list[datetime] = []
+    for slot in row.definition().cron().slots_between(start, end):
+        if len(slots) >= limit:
+            raise InvalidScheduleError(
+                f"Backfilling {name!r} from {start.isoformat()} to {end.isoformat()} would "
+                f"enqueue more than {limit} runs (DURABLE['MAX_BACKFILL']); narrow the range.",
+                field="end",
+            )
+        slots.append(slot)
+    return slots
+
+
+def backfill(name: str, start: datetime, end: datetime) -> Backfill:
+    """Enqueue every slot strictly between ``start`` and ``end`` that has no run yet."""
+    row = _get(name)
+    info = fire.workflow_of(row)
+    slots = backfill_slots(name, start, end, limit=int(conf.get("MAX_BACKFILL")))
+    ids = [fire.slot_run_id(name, slot) for slot in slots]
+    using = conf.database_alias()
+    with transaction.atomic(using=using):
+        rows = WorkflowRun.objects.using(using).filter(pk__in=ids)
+        existing = set(rows.values_list("pk", flat=True))
+        fresh = [
+            fire.slot_run(row, info, slot, run_id)
+            for slot, run_id in zip(slots, ids, strict=True)
+            if run_id not in existing
+        ]
+        fire.insert_runs(fresh, using)
+    result = Backfill(
+        slots=slots,
+        created=[run.pk for run in fresh],
+        existing=[run_id for run_id in ids if run_id in existing],
+    )
+    logger.info(
+        "Schedule %s backfilled: %d slot(s), %d enqueued, %d already had a run",
+        name,
+        len(slots),
+        len(result.created),
+        len(result.existing),
+        extra={"action": "schedule_backfilled", "schedule": name},
+    )
+    return result
+
+
+def backfill_schedule(
+    schedule_name: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+) -> list[WorkflowHandle]:
+    """Enqueue every slot strictly between ``start`` and ``end`` (naive means UTC), even if
+    the schedule is paused; a handle per slot.
+
+    Slots use the live fire ids, so slots that already ran (or were backfilled) are not
+    enqueued again. ``start_time``/``end_time`` are accepted as aliases.
+    """
+    first, last = _range(start, end, start_time, end_time)
+    result = backfill(schedule_name, first, last)
+    return [WorkflowHandle(fire.slot_run_id(schedule_name, slot)) for slot in result.slots]
+
+
+def _entry(raw: Mapping[str, Any], index: int) -> ScheduleDefinition:
+    if not isinstance(raw, Mapping):
+        raise InvalidScheduleError(f"Schedule entry {index} must be a dict, got {raw!r}.")
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise InvalidScheduleError(
+            f"Schedule entry {index} has unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(sorted(_KEYS))}."
+        )
+    missing = [key for key in _REQUIRED if key not in raw]
+    if missing:
+        raise InvalidScheduleError(
+            f"Schedule entry {index} lacks {', '.join(map(repr, missing))}.",
+            field=missing[0],
+        )
+    return _definition(**raw)
+
+
+def apply_schedules(entries: Iterable[ScheduleInput | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Create or update runtime schedules, all or none, in one transaction; their dicts.
+
+    Every entry is validated first. An existing schedule keeps its id, its status (a
+    paused one stays paused) and its ``last_fired_at``; an edit of its cron or timezone
+    makes it fire from its next slot after now. Schedules not listed are left alone.
+    """
+    definitions_ = [_entry(raw, index) for index, raw in enumerate(entries)]
+    names = [item.schedule_name for item in definitions_]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ScheduleConflict(
+            f"apply_schedules got the schedule name(s) {', '.join(map(repr, duplicates))} "
+            f"more than once."
+        )
+    now = timezone.now()
+    using = conf.database_alias()
+    rows: list[WorkflowSchedule] = []
+    with transaction.atomic(using=using):
+        current = {
+            row.schedule_name: row
+            for row in _rows().select_for_update().filter(schedule_name__in=names)
+        }
+        in_code = sorted(
+            name for name, row in current.items() if row.origin == ScheduleOrigin.CODE
+        )
+        if in_code:
+            raise ScheduleConflict(
+                f"Schedule(s) {', '.join(map(repr, in_code))} are defined in code with "
+                f"@scheduled; change the decorator instead."
+            )
+        for item in definitions_:
+            row = current.get(item.schedule_name) or WorkflowSchedule(
+                schedule_name=item.schedule_name,
+                origin=ScheduleOrigin.RUNTIME,
+                status=ScheduleStatus.ACTIVE,
+                created_at=now,
+            )
+            retimed = row._state.adding or (row.schedule, row.cron_timezone or None) != (
+                item.schedule,
+                item.cron_timezone,
+            )
+            for field, value in _fields(item).items():
+                setattr(row, field, value)
+            if retimed:
+                row.next_fire_at = item.cron().next_after(now)
+            row.updated_at = now
+            row.save(using=using)
+            rows.append(row)
+        _changed("*")
+    logger.info(
+        "Applied %d schedule(s): %s",
+        len(rows),
+        ", ".join(names),
+        extra={"action": "schedules_applied"},
+    )
+    return [row.to_dict() for row in rows]
