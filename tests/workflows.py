@@ -401,3 +401,70 @@ def queued_enqueues_child(x: int) -> str:
     handle = QUEUE_PLAIN.enqueue(child, x)
     add_one(x)
     return handle.get_workflow_id()
+
+
+# ---------------------------------------------------------------------------- schedules
+
+QUEUE_SCHEDULED = durable.Queue("queues-scheduled")
+
+FIRED: list[tuple[str, datetime, Any]] = []
+"""``(workflow, scheduled_at, context)`` of each scheduled run executed in this process."""
+
+
+@durable.workflow()
+def scheduled_report(scheduled_at: datetime, context: Any) -> str:
+    """A scheduled workflow: records what it received and returns the slot."""
+    FIRED.append(("scheduled_report", scheduled_at, context))
+    return scheduled_at.isoformat()
+
+
+@durable.workflow()
+async def scheduled_async(scheduled_at: datetime, context: Any) -> str:
+    FIRED.append(("scheduled_async", scheduled_at, context))
+    return scheduled_at.isoformat()
+
+
+@durable.workflow()
+def backup_database(scheduled_at: datetime, context: Any) -> None:
+    """The seeds' name, so ``list_schedules(workflow_name="backup_database")`` works."""
+    FIRED.append(("backup_database", scheduled_at, context))
+
+
+@durable.workflow()
+def one_argument(x: int) -> int:
+    """Not schedulable: it does not take ``(scheduled_at, context)``."""
+    return x
+
+
+@durable.durable_class()
+class MyScheduledClass:
+    @staticmethod
+    @durable.workflow()
+    def scheduled_wf(scheduled_at: datetime, ctx: Any) -> None:
+        FIRED.append(("MyScheduledClass.scheduled_wf", scheduled_at, ctx))
+
+    @classmethod
+    @durable.workflow()
+    def class_wf(cls, scheduled_at: datetime, ctx: Any) -> str:
+        FIRED.append((f"{cls.__name__}.class_wf", scheduled_at, ctx))
+        return cls.__name__
+
+
+@durable.durable_class()
+class InvalidScheduled(durable.ConfiguredInstance):
+    def __init__(self) -> None:
+        super().__init__("invalid-config")
+
+    @durable.workflow()
+    def instance_workflow(self, scheduled_at: datetime, ctx: Any) -> None:
+        FIRED.append(("InvalidScheduled.instance_workflow", scheduled_at, ctx))
+
+
+INVALID_SCHEDULED = InvalidScheduled()
+
+
+@durable.scheduled("0 */5 * * * *", name="code-every-5-minutes", context={"source": "code"})
+@durable.workflow()
+def code_scheduled(scheduled_at: datetime, context: Any) -> None:
+    """A code-defined schedule (written as a row when a scheduler starts)."""
+    FIRED.append(("code_scheduled", scheduled_at, context))

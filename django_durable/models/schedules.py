@@ -121,7 +121,7 @@ class WorkflowSchedule(models.Model):
             "workflow_name": self.workflow_name,
             "workflow_class_name": self.workflow_class_name,
             "schedule": self.schedule,
-            "status": self.status,
+            "status": str(self.status),
             "context": self.context,
             "last_fired_at": local(self.last_fired_at),
             "automatic_backfill": self.automatic_backfill,

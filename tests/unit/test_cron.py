@@ -25,6 +25,11 @@ The DST rules, evaluated in the schedule's IANA timezone:
 * Australia/Lord_Howe (30-minute shift): 2026-04-04 15:00 UTC, 02:00 +11 -> 01:30 +10:30
   on 04-05 (01:30-01:59 twice); 2026-10-03 15:30 UTC, 02:00 +10:30 -> 02:30 +11 on 10-04
   (02:00-02:29 missing).
+* Antarctica/Troll (2-hour shift): 2026-03-29 01:00 UTC, 01:00 +00 -> 03:00 +02 (01:00-02:59
+  missing); 2026-10-25 01:00 UTC, 03:00 +02 -> 01:00 +00 (01:00-02:59 twice: 10-24 23:xx
+  and 10-25 00:xx UTC, then 01:xx and 02:xx UTC).
+* Pacific/Apia skipped a whole day: 2011-12-30 10:00 UTC, 2011-12-29 24:00 -10 ->
+  2011-12-31 00:00 +14 (the local date 2011-12-30 does not exist; the gap is 24 hours).
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ SYDNEY = "Australia/Sydney"
 HAVANA = "America/Havana"
 LORD_HOWE = "Australia/Lord_Howe"
 TOKYO = "Asia/Tokyo"
+TROLL = "Antarctica/Troll"
+APIA = "Pacific/Apia"
 
 H = timedelta(hours=1)
 
@@ -95,6 +102,12 @@ def check_sequence(
         (HAVANA, (utc(2026, 11, 1, 4, 59, 59), -4), (utc(2026, 11, 1, 5), -5)),
         (LORD_HOWE, (utc(2026, 4, 4, 14, 59, 59), 11), (utc(2026, 4, 4, 15), 10.5)),
         (LORD_HOWE, (utc(2026, 10, 3, 15, 29, 59), 10.5), (utc(2026, 10, 3, 15, 30), 11)),
+        (TROLL, (utc(2026, 3, 29, 0, 59, 59), 0), (utc(2026, 3, 29, 1), 2)),
+        (TROLL, (utc(2026, 10, 25, 0, 59, 59), 2), (utc(2026, 10, 25, 1), 0)),
+        (APIA, (utc(2011, 12, 30, 9, 59, 59), -10), (utc(2011, 12, 30, 10), 14)),
+        (NEW_YORK, (utc(2027, 3, 14, 6, 59, 59), -5), (utc(2027, 3, 14, 7), -4)),
+        (SYDNEY, (utc(2028, 4, 1, 15, 59, 59), 11), (utc(2028, 4, 1, 16), 10)),
+        (SYDNEY, (utc(2028, 9, 30, 15, 59, 59), 10), (utc(2028, 9, 30, 16), 11)),
     ],
     ids=[
         "new-york-spring",
@@ -105,6 +118,12 @@ def check_sequence(
         "havana-autumn",
         "lord-howe-april",
         "lord-howe-october",
+        "troll-spring",
+        "troll-autumn",
+        "apia-skipped-day",
+        "new-york-spring-2027",
+        "sydney-april-2028",
+        "sydney-october-2028",
     ],
 )
 def test_tz_database(
@@ -586,6 +605,145 @@ MORE_DST_SEQUENCES = [
         ],
         id="lord-howe-april-daily-0145",
     ),
+    # ---- Antarctica/Troll: a 2-hour gap and a 2-hour fold
+    pytest.param(
+        TROLL,
+        "30 1 * * *",
+        utc(2026, 3, 27, 12),
+        [
+            utc(2026, 3, 28, 1, 30),  # 03-28 01:30 +00
+            utc(2026, 3, 29, 1, 30),  # 03-29 01:30 missing -> +2 h -> 03:30 +02
+            utc(2026, 3, 29, 23, 30),  # 03-30 01:30 +02
+        ],
+        id="troll-spring-daily-0130",
+    ),
+    pytest.param(
+        TROLL,
+        "30 2 * * *",
+        utc(2026, 3, 27, 12),
+        [
+            utc(2026, 3, 28, 2, 30),  # 03-28 02:30 +00
+            utc(2026, 3, 29, 2, 30),  # 03-29 02:30 missing -> +2 h -> 04:30 +02
+            utc(2026, 3, 30, 0, 30),  # 03-30 02:30 +02
+        ],
+        id="troll-spring-daily-0230",
+    ),
+    pytest.param(
+        TROLL,
+        "0 * * * *",
+        utc(2026, 3, 28, 23, 30),
+        [
+            utc(2026, 3, 29, 0),  # 00:00 +00
+            utc(2026, 3, 29, 1),  # 01:00 missing -> 03:00 +02 == the 03:00 fire
+            utc(2026, 3, 29, 2),  # 02:00 missing -> 04:00 +02 == the 04:00 fire
+            utc(2026, 3, 29, 3),  # 05:00 +02
+        ],
+        id="troll-spring-hourly",
+    ),
+    pytest.param(
+        TROLL,
+        "30 1 * * *",
+        utc(2026, 10, 23, 12),
+        [
+            utc(2026, 10, 23, 23, 30),  # 10-24 01:30 +02
+            utc(2026, 10, 24, 23, 30),  # 10-25 01:30 +02 (first); 01:30 +00 skipped
+            utc(2026, 10, 26, 1, 30),  # 10-26 01:30 +00
+        ],
+        id="troll-autumn-daily-0130",
+    ),
+    pytest.param(
+        TROLL,
+        "30 2 * * *",
+        utc(2026, 10, 23, 12),
+        [
+            utc(2026, 10, 24, 0, 30),  # 10-24 02:30 +02
+            utc(2026, 10, 25, 0, 30),  # 10-25 02:30 +02 (first); 02:30 +00 skipped
+            utc(2026, 10, 26, 2, 30),  # 10-26 02:30 +00
+        ],
+        id="troll-autumn-daily-0230",
+    ),
+    pytest.param(
+        TROLL,
+        "0 * * * *",
+        utc(2026, 10, 24, 21, 30),
+        [
+            utc(2026, 10, 24, 22),  # 10-25 00:00 +02
+            utc(2026, 10, 24, 23),  # 01:00 +02
+            utc(2026, 10, 25, 0),  # 02:00 +02
+            utc(2026, 10, 25, 1),  # 01:00 +00 (second pass)
+            utc(2026, 10, 25, 2),  # 02:00 +00 (second pass)
+            utc(2026, 10, 25, 3),  # 03:00 +00
+        ],
+        id="troll-autumn-hourly",
+    ),
+    # ---- rare dates: the transition found after long jumps
+    pytest.param(
+        NEW_YORK,
+        "30 2 8 3 *",
+        utc(2026, 1, 1),
+        [
+            utc(2026, 3, 8, 7, 30),  # 2026-03-08 is the gap day: 02:30 -> 03:30 EDT
+            utc(2027, 3, 8, 7, 30),  # EST (2027 DST starts 03-14)
+            utc(2028, 3, 8, 7, 30),  # EST (2028 DST starts 03-12)
+        ],
+        id="new-york-march-8-in-gap",
+    ),
+    pytest.param(
+        NEW_YORK,
+        "0 2 * * 0",
+        utc(2026, 3, 1),
+        [
+            utc(2026, 3, 1, 7),  # Sunday 02:00 EST
+            utc(2026, 3, 8, 7),  # Sunday 02:00 missing -> 03:00 EDT
+            utc(2026, 3, 15, 6),  # Sunday 02:00 EDT
+        ],
+        id="new-york-sundays-0200",
+    ),
+    pytest.param(
+        NEW_YORK,
+        "30 1 1 11 *",
+        utc(2026, 6, 1),
+        [
+            utc(2026, 11, 1, 5, 30),  # the fold day: first 01:30 (EDT)
+            utc(2027, 11, 1, 5, 30),  # EDT (2027 DST ends 11-07)
+        ],
+        id="new-york-november-1-in-fold",
+    ),
+    pytest.param(
+        NEW_YORK,
+        "0 0 29 2 *",
+        utc(2026, 1, 1),
+        [utc(2028, 2, 29, 5), utc(2032, 2, 29, 5)],  # midnight EST
+        id="new-york-feb-29",
+    ),
+    pytest.param(
+        SYDNEY,
+        "0 0 29 2 *",
+        utc(2026, 1, 1),
+        [utc(2028, 2, 28, 13), utc(2032, 2, 28, 13)],  # midnight AEDT
+        id="sydney-feb-29",
+    ),
+    pytest.param(
+        SYDNEY,
+        "30 2 * * sun",
+        utc(2028, 3, 27),
+        [
+            utc(2028, 4, 1, 15, 30),  # Sunday 2028-04-02 02:30 AEDT (first pass)
+            utc(2028, 4, 8, 16, 30),  # Sunday 04-09 02:30 AEST
+        ],
+        id="sydney-sundays-april-2028",
+    ),
+    pytest.param(
+        SYDNEY,
+        "30 2 * * sun",
+        utc(2028, 9, 20),
+        [
+            utc(2028, 9, 23, 16, 30),  # Sunday 09-24 02:30 AEST
+            utc(2028, 9, 30, 16, 30),  # Sunday 10-01 02:30 missing -> 03:30 AEDT
+            utc(2028, 10, 7, 15, 30),  # Sunday 10-08 02:30 AEDT
+        ],
+        id="sydney-sundays-october-2028",
+    ),
 ]
 
 
@@ -890,6 +1048,34 @@ def test_local(tz: str, instant: datetime, wall: datetime, offset_hours: int) ->
     assert local.tzinfo == ZoneInfo(tz)
     # Not ``local == instant``: an inter-zone == is always False for a time in a fold (PEP 495).
     assert local.astimezone(UTC) == instant
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        # 2011-12-30 12:00 local does not exist; shifted by the 24-hour gap it is
+        # 2011-12-31 12:00 +14 = 2011-12-30 22:00 UTC.
+        ("0 12 30 12 *", utc(2011, 12, 29), utc(2011, 12, 30, 22)),
+        ("0 12 30 12 *", utc(2011, 12, 30, 10), utc(2011, 12, 30, 22)),
+        ("0 12 30 12 *", utc(2011, 12, 30, 20), utc(2011, 12, 30, 22)),
+        # The next 12-30 12:00 exists: +14 in 2012 = 2012-12-29 22:00 UTC.
+        ("0 12 30 12 *", utc(2011, 12, 30, 22), utc(2012, 12, 29, 22)),
+        # Every 12-30 time is shifted onto the same 12-31 time: one fire each.
+        ("0 12 * * *", utc(2011, 12, 30, 20), utc(2011, 12, 30, 22)),
+        ("0 12 * * *", utc(2011, 12, 30, 22), utc(2011, 12, 31, 22)),
+    ],
+    ids=[
+        "dec-30-from-day-before",
+        "dec-30-from-transition",
+        "dec-30-from-10h-after-transition",
+        "dec-30-next-year",
+        "daily-from-10h-after-transition",
+        "daily-after-merged-fire",
+    ],
+)
+def test_apia_skipped_day(expression: str, after: datetime, expected: datetime) -> None:
+    """Pacific/Apia skipped 2011-12-30: a 24-hour gap, the longest in the tz database."""
+    assert Cron.parse(expression, APIA).next_after(after) == expected
 
 
 # ---------------------------------------------------------------- basic semantics

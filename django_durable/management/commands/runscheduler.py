@@ -1,4 +1,4 @@
-"""``manage.py runscheduler``: run this process's queue workers until stopped."""
+"""``manage.py runscheduler``: run this process's scheduler loop and queue workers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from argparse import ArgumentTypeError
 from types import FrameType
 from typing import Any
@@ -14,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_durable import registry
 from django_durable.exceptions import DurableError
+from django_durable.scheduler import Scheduler
 from django_durable.worker import Worker
 
 LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
@@ -63,7 +65,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-scheduler", action="store_true", help="Do not run the scheduler loop."
         )
-        parser.add_argument("--no-worker", action="store_true", help="Do not run queue workers.")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="Do not run queue workers (scheduler only)."
+        )
         parser.add_argument(
             "--batch",
             action="store_true",
@@ -81,41 +85,74 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._configure_logging(int(options["verbosity"]))
-        if options["no_worker"]:
-            raise CommandError(
-                "Nothing to run: --no-worker leaves no loop in this process "
-                "(the scheduler loop is not part of this version)."
-            )
-        queues = self._queues(options["queues"])
+        if options["no_worker"] and options["no_scheduler"]:
+            raise CommandError("Nothing to run: --no-worker and --no-scheduler leave no loop.")
         executor_id = options["executor_id"]
         if executor_id is not None and not executor_id.strip():
             raise CommandError("--executor-id must not be empty.")
+        worker: Worker | None = None
+        scheduler: Scheduler | None = None
         try:
-            worker = Worker(
-                queues=queues,
-                concurrency=options["concurrency"],
-                executor_id=executor_id,
-                max_runs=options["max_runs"],
-                batch=options["batch"],
-                shutdown_timeout=options["shutdown_timeout"],
-            )
+            if not options["no_worker"]:
+                worker = Worker(
+                    queues=self._queues(options["queues"]),
+                    concurrency=options["concurrency"],
+                    executor_id=executor_id,
+                    max_runs=options["max_runs"],
+                    batch=options["batch"],
+                    shutdown_timeout=options["shutdown_timeout"],
+                )
+            if not options["no_scheduler"]:
+                scheduler = Scheduler(once=options["batch"])
         except DurableError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(
-            f"django_durable worker {worker.executor_id}: queues "
-            f"{', '.join(q.name for q in worker.queues)}; concurrency {worker.concurrency}; "
-            f"{len(registry.workflow_names())} workflows registered"
-            + ("; batch mode" if worker.batch else "")
-        )
+        self._announce(worker, scheduler)
+        self._install_signal_handlers([loop for loop in (worker, scheduler) if loop])
+        scheduler_thread: threading.Thread | None = None
+        if scheduler is not None:
+            if worker is None or options["batch"]:
+                scheduler.run()  # batch: fire what is due first, then drain it
+            else:
+                scheduler_thread = threading.Thread(
+                    target=scheduler.run, name="durable-scheduler", daemon=True
+                )
+                scheduler_thread.start()
+        if worker is not None:
+            claimed = worker.run()
+            if scheduler is not None:
+                scheduler.stop()
+            if scheduler_thread is not None:
+                scheduler_thread.join(10)
+            self.stdout.write(
+                f"django_durable worker {worker.executor_id} stopped ({claimed} runs)."
+            )
+            self.stdout.flush()
+            if worker.has_leftovers():
+                # Runs still executing stay PENDING for recovery; don't wait for their threads.
+                sys.stderr.flush()
+                os._exit(0)
+        elif scheduler is not None:
+            self.stdout.write(f"django_durable scheduler stopped ({scheduler.fired} slots fired).")
+            self.stdout.flush()
+
+    def _announce(self, worker: Worker | None, scheduler: Scheduler | None) -> None:
+        batch = "; batch mode" if (worker or scheduler) and self._batch(worker, scheduler) else ""
+        if worker is not None:
+            self.stdout.write(
+                f"django_durable worker {worker.executor_id}: queues "
+                f"{', '.join(q.name for q in worker.queues)}; concurrency {worker.concurrency}; "
+                f"{len(registry.workflow_names())} workflows registered{batch}"
+            )
+        if scheduler is not None:
+            self.stdout.write(
+                f"django_durable scheduler: {len(registry.code_schedules())} code-defined "
+                f"schedule(s); poll interval {scheduler.poll_interval:g}s{batch}"
+            )
         self.stdout.flush()
-        self._install_signal_handlers(worker)
-        claimed = worker.run()
-        self.stdout.write(f"django_durable worker {worker.executor_id} stopped ({claimed} runs).")
-        self.stdout.flush()
-        if worker.has_leftovers():
-            # Runs still executing stay PENDING for recovery; don't wait for their threads.
-            sys.stderr.flush()
-            os._exit(0)
+
+    @staticmethod
+    def _batch(worker: Worker | None, scheduler: Scheduler | None) -> bool:
+        return bool(worker.batch if worker is not None else scheduler and scheduler.once)
 
     def _queues(self, raw: str | None) -> list[str] | None:
         if raw is None:
@@ -142,7 +179,7 @@ class Command(BaseCommand):
             )
             logger.addHandler(handler)
 
-    def _install_signal_handlers(self, worker: Worker) -> None:
+    def _install_signal_handlers(self, loops: list[Worker | Scheduler]) -> None:
         received: list[int] = []
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -152,7 +189,8 @@ class Command(BaseCommand):
                     f"Received {signal.Signals(signum).name}: draining (send it again to exit "
                     f"at once)."
                 )
-                worker.stop()
+                for loop in loops:
+                    loop.stop()
             else:
                 os._exit(128 + signum)
 
