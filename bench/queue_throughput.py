@@ -67,10 +67,11 @@ SETTINGS_MODULE = "bench.benchapp.settings"
 WORKER_TIMEOUT = 900.0
 
 
-def _configure_django(dsn: str) -> None:
+def _configure_django(dsn: str, conn_max_age: str) -> None:
     """Configure Django with the workers' settings module, on the scratch database."""
     os.environ["DURABLE_BENCH_DATABASE"] = PG_DATABASE
     os.environ["DURABLE_BENCH_DSN"] = dsn
+    os.environ["DURABLE_BENCH_CONN_MAX_AGE"] = conn_max_age
     import importlib
 
     module = importlib.import_module(SETTINGS_MODULE)
@@ -100,18 +101,20 @@ def _counters() -> dict[str, float]:
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+        xid = cursor.fetchone()[0]
         cursor.execute(
-            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, "
-            "sum(xact_commit) FILTER (WHERE datname = current_database()), "
-            "sum(xact_commit) FILTER (WHERE datname IS DISTINCT FROM current_database()) "
+            "SELECT datname = current_database(), coalesce(datname, ''), xact_commit, sessions "
             "FROM pg_stat_database"
         )
-        xid, mine, others = cursor.fetchone()
+        rows = cursor.fetchall()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    mine = next(row for row in rows if row[0])
     counters = {
         "xid": float(xid),
-        "xact": float(mine),
-        "others": float(others),
+        "xact": float(mine[2]),
+        "sessions": float(mine[3]),
+        **{f"db:{row[1]}": float(row[2]) for row in rows if not row[0]},
         "children_cpu": usage.ru_utime + usage.ru_stime,
         "time": time.monotonic(),
     }
@@ -126,6 +129,12 @@ def _counters() -> dict[str, float]:
 
 def _delta(before: dict[str, float], after: dict[str, float], key: str) -> float:
     return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+def _others(before: dict[str, float], after: dict[str, float]) -> float:
+    """Transactions committed in other databases (a dropped one counts all it had)."""
+    keys = {k for k in (*before, *after) if k.startswith("db:")}
+    return sum(abs(_delta(before, after, k)) for k in keys)
 
 
 def _wait_for_backends_gone() -> None:
@@ -211,18 +220,26 @@ def _start_workers(processes: int, args: argparse.Namespace, logs: Path) -> list
         argv += ["--settings", SETTINGS_MODULE, "--queues", "bench", "--batch"]
         argv += ["--concurrency", str(args.concurrency), "--verbosity", str(args.verbosity)]
         argv += ["--executor-id", f"bench-{processes}p-{index}"]
-        log = (logs / f"worker-{processes}p-{index}.log").open("wb")
-        proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
-        workers.append((proc, log))
+        path = logs / f"worker-{processes}p-{index}.log"
+        with path.open("wb") as log:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
+        workers.append((proc, path))
     return workers
 
 
-def _stop_workers(workers: list[Any]) -> None:
-    for proc, log in workers:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+def _wait_for_workers(workers: list[Any]) -> None:
+    """Wait until every worker has exited; kill the ones still running on any error."""
+    try:
+        for proc, path in workers:
+            code = proc.wait(timeout=WORKER_TIMEOUT)
+            if code != 0:
+                tail = path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"worker {proc.args[-1]} exited with {code}:\n{tail}")
+    finally:
+        for proc, _ in workers:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 def _check_and_time(n: int) -> tuple[float, dict[str, int]]:
@@ -246,15 +263,16 @@ def _check_and_time(n: int) -> tuple[float, dict[str, int]]:
 def run_batch(processes: int, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     from django.db import connection
 
+    from django_durable.models import Executor, StepOutput, WorkflowRun
+
     n = args.n
-    _query(
-        "TRUNCATE django_durable_stepoutput, django_durable_workflowrun, django_durable_executor"
-    )
+    tables = (m._meta.db_table for m in (StepOutput, WorkflowRun, Executor))
+    _query(f"TRUNCATE {', '.join(map(connection.ops.quote_name, tables))}")
     _wait_for_backends_gone()
     c0 = _counters()
     enqueue_rate = _enqueue(n)
     c1 = _counters()
-    _query("ANALYZE django_durable_workflowrun")
+    _query(f"ANALYZE {connection.ops.quote_name(WorkflowRun._meta.db_table)}")
     _query(f"TRUNCATE {PROBE_TABLE}")
     if args.pgbench:
         insert_cps = _probe_pgbench(args.pgbench, args.pg_dsn, args.probe_seconds)
@@ -264,16 +282,7 @@ def run_batch(processes: int, args: argparse.Namespace, logs: Path) -> dict[str,
     connection.close()  # no idle session of ours during the drain
 
     c2 = _counters()
-    workers = _start_workers(processes, args, logs)
-    try:
-        for proc, _ in workers:
-            code = proc.wait(timeout=WORKER_TIMEOUT)
-            if code != 0:
-                name = logs / f"worker-{processes}p-{proc.args[-1].rsplit('-', 1)[1]}.log"
-                tail = name.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"worker {proc.args[-1]} exited with {code}:\n{tail}")
-    finally:
-        _stop_workers(workers)
+    _wait_for_workers(_start_workers(processes, args, logs))
     _wait_for_backends_gone()
     c3 = _counters()
 
@@ -294,8 +303,9 @@ def run_batch(processes: int, args: argparse.Namespace, logs: Path) -> dict[str,
         "drain_commits": drain_commits,
         "commits": commits,
         "xact_per_run": (_delta(c0, c1, "xact") + _delta(c2, c3, "xact")) / n,
-        "others": _delta(c0, c1, "others") + _delta(c2, c3, "others"),
+        "others": _others(c0, c1) + _others(c2, c3),
         "worker_cpu_ms": _delta(c2, c3, "children_cpu") / n * 1000,
+        "sessions": _delta(c2, c3, "sessions"),
         "busy": busy,
         "insert_cps": insert_cps,
         "limit": limit,
@@ -356,6 +366,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="runscheduler --concurrency")
     parser.add_argument("--verbosity", type=int, default=0, help="runscheduler --verbosity")
     parser.add_argument(
+        "--conn-max-age",
+        default="0",
+        help="the workers' CONN_MAX_AGE: seconds, or 'none' for persistent (default 0)",
+    )
+    parser.add_argument(
         "--probe-seconds", type=float, default=10.0, help="length of each INSERT probe"
     )
     parser.add_argument(
@@ -376,7 +391,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.n < 1 or args.concurrency < 1 or not counts or min(counts) < 1:
         parser.error("--n, --concurrency and every process count must be >= 1")
 
-    _configure_django(args.pg_dsn)
+    _configure_django(args.pg_dsn, args.conn_max_age)
     from django.core.management import call_command
     from django.db import connections
 
@@ -398,7 +413,8 @@ def main(argv: list[str] | None = None) -> None:
         probe = f"pgbench ({args.pgbench})" if args.pgbench else "psycopg threads"
         print(
             f"{args.n} runs per process count; runscheduler --batch --concurrency "
-            f"{args.concurrency} --verbosity {args.verbosity}; INSERT probe: {probe}, "
+            f"{args.concurrency} --verbosity {args.verbosity}; CONN_MAX_AGE "
+            f"{settings.DATABASES['default']['CONN_MAX_AGE']}; INSERT probe: {probe}, "
             f"{PROBE_CLIENTS} clients, {args.probe_seconds:g} s"
         )
         for processes in counts:
@@ -419,7 +435,8 @@ def main(argv: list[str] | None = None) -> None:
             )
             print(
                 f"  worker CPU {r['worker_cpu_ms']:.2f} ms/run; machine CPU busy "
-                f"{r['busy'] * 100:.0f}% of {os.cpu_count()} cores during the drain"
+                f"{r['busy'] * 100:.0f}% of {os.cpu_count()} cores during the drain; "
+                f"{r['sessions']:.0f} database sessions opened by the workers"
             )
             if args.profile:
                 _print_profiles(logs, processes, args.n)

@@ -226,8 +226,9 @@ class Cron:
         return (match - gap.before).replace(tzinfo=UTC)
 
 
-_MAX_SHIFT = timedelta(hours=3)
-"""More than any gap in the tz database; gap fires land at most this far after it."""
+_MAX_SHIFT = timedelta(hours=25)
+"""More than any gap in the tz database (Samoa skipped a whole day in 2011); fires shifted
+out of a gap land at most this far after its start."""
 
 
 def _offset(tz: tzinfo, instant: datetime) -> timedelta:

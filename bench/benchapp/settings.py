@@ -18,6 +18,9 @@ _DSN = dict(
     ).split()
 )
 
+_raw_max_age = os.environ.get("DURABLE_BENCH_CONN_MAX_AGE", "0")
+_CONN_MAX_AGE = None if _raw_max_age.lower() == "none" else int(_raw_max_age)
+
 DATABASES: dict[str, Any] = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
@@ -26,6 +29,9 @@ DATABASES: dict[str, Any] = {
         "PASSWORD": _DSN.get("password", ""),
         "HOST": _DSN.get("host", "127.0.0.1"),
         "PORT": _DSN.get("port", "5432"),
+        # Django's default is 0: a connection is closed at the end of each request, and a
+        # worker closes its connections after each run as at the end of a request.
+        "CONN_MAX_AGE": _CONN_MAX_AGE,
     }
 }
 

@@ -6,16 +6,18 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Iterator
+from datetime import datetime
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 import django_durable as durable
-from django_durable import registry
+from django_durable import conf, registry
 from django_durable.management.commands import runscheduler as runscheduler_command
-from django_durable.models import RunStatus, WorkflowRun
+from django_durable.models import RunStatus, WorkflowRun, WorkflowSchedule
 from django_durable.worker import Worker
 from tests import workflows
 from tests.integration.workers import release
@@ -70,11 +72,15 @@ def test_batch_runs_what_is_enqueued_then_returns_and_says_what_it_served(worker
 
     assert [status(wid) for wid in ids] == [RunStatus.SUCCESS] * 3
     assert {WorkflowRun.objects.get(pk=wid).executor_id for wid in ids} == {worker_id}
-    first, last = out.strip().splitlines()
-    assert first == (
+    worker_line, scheduler_line, last = out.strip().splitlines()
+    assert worker_line == (
         f"django_durable worker {worker_id}: queues queues-plain, _durable_internal; "
         "concurrency 8; "
         f"{len(registry.workflow_names())} workflows registered; batch mode"
+    )
+    assert scheduler_line == (
+        f"django_durable scheduler: {len(registry.code_schedules())} code-defined "
+        f"schedule(s); poll interval {conf.get('POLL_INTERVAL'):g}s; batch mode"
     )
     assert last == f"django_durable worker {worker_id} stopped (3 runs)."
 
@@ -144,9 +150,51 @@ def test_shutdown_timeout_zero_is_accepted(worker_id):
     assert f"worker {worker_id} stopped (0 runs)." in out
 
 
-def test_no_worker_is_an_error_while_there_is_nothing_else_to_run():
-    with pytest.raises(CommandError, match="Nothing to run: --no-worker"):
-        runscheduler("--no-worker")
+def last_whole_second() -> datetime:
+    """A slot of a per-second cron that has just come due."""
+    return timezone.now().replace(microsecond=0)
+
+
+def test_no_worker_and_no_scheduler_together_is_an_error():
+    with pytest.raises(CommandError, match="Nothing to run: --no-worker and --no-scheduler"):
+        runscheduler("--no-worker", "--no-scheduler")
+
+
+def test_no_worker_batch_fires_due_schedules_and_leaves_the_runs_enqueued():
+    durable.create_schedule(
+        schedule_name="every-second",
+        workflow_fn=workflows.scheduled_report,
+        schedule="* * * * * *",
+        context={"n": 1},
+    )
+    WorkflowSchedule.objects.update(next_fire_at=last_whole_second())
+
+    out = runscheduler("--no-worker", "--batch")
+
+    assert "django_durable worker" not in out
+    assert "django_durable scheduler: 1 code-defined schedule(s)" in out
+    assert "scheduler stopped (1 slots fired)" in out
+    run = WorkflowRun.objects.get(schedule_name="every-second")
+    assert (run.status, run.queue_name) == (RunStatus.ENQUEUED, durable.queues.INTERNAL_QUEUE_NAME)
+    assert WorkflowRun.objects.filter(schedule_name="code-every-5-minutes").count() == 0
+    assert WorkflowSchedule.objects.filter(schedule_name="code-every-5-minutes").exists()
+
+
+def test_batch_fires_due_schedules_then_drains_their_runs(worker_id):
+    durable.create_schedule(
+        schedule_name="drained", workflow_fn=workflows.scheduled_report, schedule="* * * * * *"
+    )
+    WorkflowSchedule.objects.update(next_fire_at=last_whole_second())
+
+    runscheduler("--batch", "--executor-id", worker_id)
+
+    run = WorkflowRun.objects.get(schedule_name="drained")
+    assert (run.status, run.executor_id) == (RunStatus.SUCCESS, worker_id)
+
+
+def test_no_scheduler_writes_no_code_defined_schedule(worker_id):
+    runscheduler("--batch", "--no-scheduler", "--executor-id", worker_id)
+    assert not WorkflowSchedule.objects.exists()
 
 
 @pytest.mark.parametrize("value", ["", "   "])
