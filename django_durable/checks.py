@@ -39,3 +39,20 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return errors
+
+
+@register()
+def check_code_schedules(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Each ``@scheduled`` declaration must be valid: cron, timezone, declared queue,
+    JSON context, a schedulable workflow, a unique name."""
+    from django_durable.schedules.code import code_definitions
+
+    _, invalid = code_definitions()
+    return [
+        Error(
+            f"Code-defined schedule {name!r} is invalid: {problem}",
+            hint="Fix its @scheduled decorator; the scheduler does not write it until then.",
+            id="django_durable.E004",
+        )
+        for name, problem in invalid.items()
+    ]
