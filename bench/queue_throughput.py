@@ -118,13 +118,35 @@ def _counters() -> dict[str, float]:
         "children_cpu": usage.ru_utime + usage.ru_stime,
         "time": time.monotonic(),
     }
-    try:  # machine CPU (Linux): busy and total jiffies over all cores
+    try:  # Linux, server on this machine: CPU of the machine and of PostgreSQL (jiffies)
         fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         counters["cpu_total"] = sum(fields[:8])
         counters["cpu_busy"] = counters["cpu_total"] - fields[3] - fields[4]
+        counters["postgres_cpu"] = _postgres_jiffies(_query("SELECT pg_backend_pid()"))
     except (OSError, ValueError, IndexError):
         pass
     return counters
+
+
+def _proc_stat(pid: int | str) -> list[str]:
+    """``/proc/<pid>/stat`` after the command name: state, ppid, ..., utime is [11]."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _postgres_jiffies(backend_pid: int) -> float:
+    """CPU PostgreSQL has used: the postmaster, its live children and its reaped ones."""
+    postmaster = _proc_stat(backend_pid)[1]
+    own = _proc_stat(postmaster)
+    total = sum(float(v) for v in own[11:15])  # utime, stime, cutime, cstime
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            child = _proc_stat(pid)
+        except OSError:
+            continue  # gone meanwhile
+        if child[1] == postmaster:
+            total += float(child[11]) + float(child[12])
+    return total
 
 
 def _delta(before: dict[str, float], after: dict[str, float], key: str) -> float:
@@ -292,6 +314,7 @@ def run_batch(processes: int, args: argparse.Namespace, logs: Path) -> dict[str,
     commits = enqueue_commits + drain_commits
     runs_per_s = n / window
     limit = insert_cps / commits
+    jiffy_ms = 1000 / os.sysconf("SC_CLK_TCK") / n  # one jiffy per run, in ms
     busy = _delta(c2, c3, "cpu_busy") / max(_delta(c2, c3, "cpu_total"), 1.0)
     return {
         "processes": processes,
@@ -305,6 +328,8 @@ def run_batch(processes: int, args: argparse.Namespace, logs: Path) -> dict[str,
         "xact_per_run": (_delta(c0, c1, "xact") + _delta(c2, c3, "xact")) / n,
         "others": _others(c0, c1) + _others(c2, c3),
         "worker_cpu_ms": _delta(c2, c3, "children_cpu") / n * 1000,
+        "postgres_cpu_ms": _delta(c2, c3, "postgres_cpu") * jiffy_ms,
+        "machine_cpu_ms": _delta(c2, c3, "cpu_busy") * jiffy_ms,
         "sessions": _delta(c2, c3, "sessions"),
         "busy": busy,
         "insert_cps": insert_cps,
@@ -434,8 +459,9 @@ def main(argv: list[str] | None = None) -> None:
                 f"{r['others']:.0f} meanwhile"
             )
             print(
-                f"  worker CPU {r['worker_cpu_ms']:.2f} ms/run; machine CPU busy "
-                f"{r['busy'] * 100:.0f}% of {os.cpu_count()} cores during the drain; "
+                f"  CPU per run: workers {r['worker_cpu_ms']:.2f} ms, PostgreSQL "
+                f"{r['postgres_cpu_ms']:.2f} ms, whole machine {r['machine_cpu_ms']:.2f} ms "
+                f"({r['busy'] * 100:.0f}% of {os.cpu_count()} cores busy during the drain); "
                 f"{r['sessions']:.0f} database sessions opened by the workers"
             )
             if args.profile:

@@ -479,6 +479,13 @@ def error_summary(text: str | None) -> tuple[str, str] | None:
     return _text_field(record, "type", _UNKNOWN_TYPE), _text_field(record, "message", "")
 
 
+def error_traceback(text: str | None) -> str:
+    """Return the traceback text recorded with a stored error (``""`` if none)."""
+    if not text:
+        return ""
+    return _text_field(_read_record(text), "traceback", "")
+
+
 def _read_record(text: str) -> dict[str, Any]:
     try:
         record = json.loads(text)

@@ -118,6 +118,17 @@ def resume_workflow(workflow_id: str) -> WorkflowHandle:
     return WorkflowHandle(workflow_id)
 
 
+def failed_step(workflow_id: str) -> int:
+    """The step a retry of a run should start from: its first step that recorded an error,
+    else the step after its last recorded one (the workflow body itself failed)."""
+    steps = StepOutput.objects.using(conf.database_alias()).filter(run_id=workflow_id)
+    failed = steps.filter(error__isnull=False).order_by("step_number").first()
+    if failed is not None:
+        return int(failed.step_number)
+    last = steps.order_by("-step_number").values_list("step_number", flat=True).first()
+    return int(last or 0) + 1
+
+
 def fork_workflow(workflow_id: str, start_step: int) -> WorkflowHandle:
     """Start a new run of the same workflow and inputs that keeps steps before ``start_step``.
 

@@ -70,6 +70,11 @@ class WorkflowRun(models.Model):
 
     class Meta:
         verbose_name = "workflow run"
+        permissions = [
+            ("cancel_workflowrun", "Can cancel a run"),
+            ("resume_workflowrun", "Can resume a run"),
+            ("fork_workflowrun", "Can retry a run from its failed step"),
+        ]
         indexes = [
             # The index sets of a row written by a direct call (no queue, schedule or parent)
             # stay small: the queue, schedule and parent indexes are partial.

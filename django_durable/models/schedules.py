@@ -77,6 +77,10 @@ class WorkflowSchedule(models.Model):
     class Meta:
         verbose_name = "workflow schedule"
         ordering = ["schedule_name"]
+        permissions = [
+            ("trigger_workflowschedule", "Can trigger a run of a schedule now"),
+            ("backfill_workflowschedule", "Can backfill a schedule"),
+        ]
         indexes = [
             models.Index(
                 fields=["next_fire_at"],

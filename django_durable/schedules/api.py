@@ -388,6 +388,68 @@ def _entry(raw: Mapping[str, Any], index: int) -> ScheduleDefinition:
     return _definition(**raw)
 
 
+def _write(
+    row: WorkflowSchedule | None, definition: ScheduleDefinition, now: datetime, using: str
+) -> WorkflowSchedule:
+    """Insert or update a runtime schedule's definition; a changed cron or timezone (or a
+    new schedule) fires from its first slot after ``now``."""
+    if row is None:
+        row = WorkflowSchedule(
+            schedule_name=definition.schedule_name,
+            origin=ScheduleOrigin.RUNTIME,
+            status=ScheduleStatus.ACTIVE,
+            created_at=now,
+        )
+    retimed = row._state.adding or (row.schedule, row.cron_timezone or None) != (
+        definition.schedule,
+        definition.cron_timezone,
+    )
+    row.schedule_name = definition.schedule_name
+    for field, value in _fields(definition).items():
+        setattr(row, field, value)
+    if retimed:
+        row.next_fire_at = definition.cron().next_after(now)
+    row.updated_at = now
+    row.save(using=using)
+    return row
+
+
+def save_schedule(definition: ScheduleDefinition, *, schedule_id: Any = None) -> WorkflowSchedule:
+    """Create a runtime schedule, or update schedule ``schedule_id`` to ``definition``
+    (what the admin form saves). Validates first; a code-defined schedule's definition
+    cannot be changed (``ScheduleConflict``), and a name in use by another schedule is a
+    ``ScheduleConflict``."""
+    definitions.validate(definition)
+    now = timezone.now()
+    using = conf.database_alias()
+    try:
+        with transaction.atomic(using=using):
+            row = None
+            if schedule_id is not None:
+                row = _rows().select_for_update().filter(pk=schedule_id).first()
+                if row is None:
+                    raise ScheduleNotFound(f"No schedule with id {schedule_id!r}.")
+                if row.origin == ScheduleOrigin.CODE:
+                    raise ScheduleConflict(
+                        f"Schedule {row.schedule_name!r} is defined in code with @scheduled; "
+                        f"change the decorator instead."
+                    )
+            row = _write(row, definition, now, using)
+            _changed(definition.schedule_name)
+    except IntegrityError:
+        raise ScheduleConflict(
+            f"A schedule named {definition.schedule_name!r} already exists."
+        ) from None
+    logger.info(
+        "Schedule %s saved (%s, %s)",
+        definition.schedule_name,
+        definition.schedule,
+        definition.workflow_name,
+        extra={"action": "schedule_saved", "schedule": definition.schedule_name},
+    )
+    return row
+
+
 def apply_schedules(entries: Iterable[ScheduleInput | Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Create or update runtime schedules, all or none, in one transaction; their dicts.
 
@@ -420,23 +482,7 @@ def apply_schedules(entries: Iterable[ScheduleInput | Mapping[str, Any]]) -> lis
                 f"@scheduled; change the decorator instead."
             )
         for item in definitions_:
-            row = current.get(item.schedule_name) or WorkflowSchedule(
-                schedule_name=item.schedule_name,
-                origin=ScheduleOrigin.RUNTIME,
-                status=ScheduleStatus.ACTIVE,
-                created_at=now,
-            )
-            retimed = row._state.adding or (row.schedule, row.cron_timezone or None) != (
-                item.schedule,
-                item.cron_timezone,
-            )
-            for field, value in _fields(item).items():
-                setattr(row, field, value)
-            if retimed:
-                row.next_fire_at = item.cron().next_after(now)
-            row.updated_at = now
-            row.save(using=using)
-            rows.append(row)
+            rows.append(_write(current.get(item.schedule_name), item, now, using))
         _changed("*")
     logger.info(
         "Applied %d schedule(s): %s",

@@ -1,0 +1,132 @@
+"""Admin forms: the schedule form and the backfill range form.
+
+Validation is ``definitions.errors_of``, the same function the API and the system checks
+use; its messages are shown next to the fields they name.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from django_durable import cron, definitions, registry
+from django_durable.definitions import ScheduleDefinition
+from django_durable.models import WorkflowSchedule
+from django_durable.registry import INTERNAL_QUEUE_NAME
+
+
+def schedulable_workflows() -> list[tuple[str, str]]:
+    """Choices of the registered workflows that can be scheduled (by registered name)."""
+    choices = []
+    for name in registry.workflow_names():
+        info = registry.find_workflow(name)
+        if info is not None and definitions.workflow_problem(info) is None:
+            choices.append((name, name))
+    return choices
+
+
+def declared_queues() -> list[tuple[str, str]]:
+    names = sorted(q.name for q in registry.all_queues() if q.name != INTERNAL_QUEUE_NAME)
+    return [("", "(internal queue)"), *[(name, name) for name in names]]
+
+
+class TimezoneInput(forms.TextInput):
+    """A text input with the IANA names as suggestions (a datalist, not a dropdown)."""
+
+    template_name = "django_durable/widgets/timezone_input.html"
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["widget"]["attrs"]["list"] = f"{context['widget']['attrs']['id']}_zones"
+        context["zones"] = cron.timezone_names()
+        return context
+
+
+class WorkflowScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
+    workflow_name = forms.ChoiceField(
+        label="Workflow",
+        help_text="A registered workflow that takes (scheduled_at, context).",
+    )
+    queue_name = forms.ChoiceField(label="Queue", required=False)
+
+    class Meta:
+        model = WorkflowSchedule
+        fields = [
+            "schedule_name",
+            "workflow_name",
+            "schedule",
+            "cron_timezone",
+            "queue_name",
+            "context",
+            "automatic_backfill",
+        ]
+        widgets = {"cron_timezone": TimezoneInput}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, choices in (
+            ("workflow_name", [("", "---------"), *schedulable_workflows()]),
+            ("queue_name", declared_queues()),
+        ):
+            field = self.fields.get(name)
+            if isinstance(field, forms.ChoiceField):
+                field.choices = choices
+
+    def definition(self) -> ScheduleDefinition:
+        data = self.cleaned_data
+        info = registry.find_workflow(data.get("workflow_name") or "")
+        return ScheduleDefinition(
+            schedule_name=(data.get("schedule_name") or "").strip(),
+            workflow_name=data.get("workflow_name") or "",
+            workflow_class_name=info.class_name if info is not None else None,
+            schedule=(data.get("schedule") or "").strip(),
+            context=data.get("context"),
+            automatic_backfill=bool(data.get("automatic_backfill")),
+            cron_timezone=(data.get("cron_timezone") or "").strip() or None,
+            queue_name=data.get("queue_name") or None,
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        for field, message in definitions.errors_of(self.definition()).items():
+            self.add_error(field if field in self.fields else None, message)
+        return data
+
+    def _post_clean(self) -> None:
+        # The definition is checked by clean(); the row is written by the service.
+        pass
+
+
+class BackfillForm(forms.Form):
+    """The range of a backfill, as wall-clock times in the schedule's timezone."""
+
+    start = forms.DateTimeField(
+        help_text="Local time in the schedule's timezone; slots strictly after it.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}),
+    )
+    end = forms.DateTimeField(
+        help_text="Local time in the schedule's timezone; slots strictly before it.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}),
+    )
+
+    def __init__(self, *args: Any, zone: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.zone = zone
+
+    def _local(self, value: datetime) -> datetime:
+        naive = timezone.make_naive(value) if timezone.is_aware(value) else value
+        return naive.replace(tzinfo=self.zone)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start is not None and end is not None:
+            data["start"], data["end"] = self._local(start), self._local(end)
+            if data["start"] >= data["end"]:
+                self.add_error("end", "The end must be after the start.")
+        return data
