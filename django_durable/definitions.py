@@ -7,7 +7,7 @@ The API, the model's ``clean()``, the admin form and the system checks all call
 from __future__ import annotations
 
 import inspect
-import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
@@ -91,17 +91,35 @@ def resolve_workflow(workflow_fn: Any) -> tuple[str, str | None]:
     return info.name, info.class_name
 
 
-def _json_problem(value: Any) -> str | None:
-    try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        return f"The context must be JSON-serialisable: {exc}."
-    if json.loads(text) != value:
-        return (
-            "The context must be plain JSON (dicts with string keys, lists, strings, "
-            "numbers, booleans, None); it would not come back unchanged."
-        )
-    return None
+def _json_problem(value: Any, path: str = "context") -> str | None:
+    """Why ``value`` is not plain JSON (naming the offending part), or ``None``."""
+    if value is None or isinstance(value, (bool, str, int)):
+        return None
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return None
+        return f"The context must be plain JSON: {path} is {value!r}, which JSON cannot store."
+    if type(value) is list:
+        for index, item in enumerate(value):
+            problem = _json_problem(item, f"{path}[{index}]")
+            if problem is not None:
+                return problem
+        return None
+    if type(value) is dict:
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return (
+                    f"The context must be plain JSON: {path} has the key {key!r}; JSON object "
+                    f"keys are strings."
+                )
+            problem = _json_problem(item, f"{path}[{key!r}]")
+            if problem is not None:
+                return problem
+        return None
+    return (
+        f"The context must be plain JSON (dicts with string keys, lists, strings, numbers, "
+        f"booleans, None): {path} is {value!r}, a {type(value).__name__}."
+    )
 
 
 def errors_of(definition: ScheduleDefinition, *, check_queue: bool = True) -> dict[str, str]:
