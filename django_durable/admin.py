@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from django_durable import conf, definitions, serialization
+from django_durable import conf, definitions, schedules, serialization
 from django_durable.engine import control
 from django_durable.exceptions import DurableError
 from django_durable.forms import BackfillForm, WorkflowScheduleForm
@@ -29,7 +29,6 @@ from django_durable.models import (
     WorkflowRun,
     WorkflowSchedule,
 )
-from django_durable.schedules import api as schedules
 
 PREVIEW_SLOTS = 3
 """Slots shown at each end of a backfill preview."""

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from django_durable.schedules.api import (
-    Backfill,
     ScheduleInput,
     apply_schedules,
-    backfill,
-    backfill_schedule,
     create_schedule,
     delete_schedule,
     get_schedule,
     list_schedules,
     pause_schedule,
     resume_schedule,
-    trigger_schedule,
+    save_schedule,
 )
 from django_durable.schedules.code import SyncResult, scheduled, sync_code_schedules
+from django_durable.schedules.manual import (
+    Backfill,
+    backfill,
+    backfill_schedule,
+    backfill_slots,
+    trigger_schedule,
+)
 
 __all__ = [
     "Backfill",
@@ -25,12 +29,14 @@ __all__ = [
     "apply_schedules",
     "backfill",
     "backfill_schedule",
+    "backfill_slots",
     "create_schedule",
     "delete_schedule",
     "get_schedule",
     "list_schedules",
     "pause_schedule",
     "resume_schedule",
+    "save_schedule",
     "scheduled",
     "sync_code_schedules",
     "trigger_schedule",

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 from django.db import IntegrityError, transaction
@@ -19,11 +18,8 @@ from django.utils import timezone
 from django_durable import conf, definitions
 from django_durable.db import SCHEDULE_CHANNEL, notify
 from django_durable.definitions import ScheduleDefinition
-from django_durable.engine.handles import WorkflowHandle
 from django_durable.exceptions import InvalidScheduleError, ScheduleConflict, ScheduleNotFound
-from django_durable.models import ScheduleOrigin, ScheduleStatus, WorkflowRun, WorkflowSchedule
-from django_durable.queues import insert_enqueued
-from django_durable.schedules import fire
+from django_durable.models import ScheduleOrigin, ScheduleStatus, WorkflowSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -176,13 +172,6 @@ def get_schedule(name: str) -> dict[str, Any] | None:
     return row.to_dict() if row is not None else None
 
 
-def _get(name: str) -> WorkflowSchedule:
-    row: WorkflowSchedule | None = _rows().filter(schedule_name=name).first()
-    if row is None:
-        raise ScheduleNotFound(f"No schedule named {name!r}.")
-    return row
-
-
 def pause_schedule(name: str) -> bool:
     """Stop a schedule firing (a no-op if paused); ``False`` if no schedule has that name."""
     row = _rows().filter(schedule_name=name).first()
@@ -235,139 +224,6 @@ def delete_schedule(name: str) -> bool:
             "Schedule %s deleted", name, extra={"action": "schedule_deleted", "schedule": name}
         )
     return True
-
-
-def trigger_schedule(name: str) -> WorkflowHandle:
-    """Enqueue a run of the schedule now, even if paused; its handle.
-
-    The run's id is ``sched-<name>-trigger-<UTC time with microseconds>``: a trigger never
-    takes the place of a slot.
-    """
-    row = _get(name)
-    info = fire.workflow_of(row)
-    now = timezone.now()
-    run = fire.slot_run(row, info, now, fire.trigger_run_id(name, now))
-    insert_enqueued(run)
-    logger.info(
-        "Schedule %s triggered: %s",
-        name,
-        run.pk,
-        extra={"action": "schedule_triggered", "schedule": name, "workflow_id": run.pk},
-    )
-    return WorkflowHandle(run.pk)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Backfill:
-    """What a backfill enqueued."""
-
-    slots: list[datetime]
-    """Every slot strictly between start and end (UTC), ascending."""
-    created: list[str]
-    """Ids of the runs it enqueued."""
-    existing: list[str]
-    """Ids of slots that already had a run (fired live or backfilled before)."""
-
-    @property
-    def workflow_ids(self) -> list[str]:
-        return sorted([*self.created, *self.existing])
-
-
-def _aware(value: datetime, what: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise InvalidScheduleError(f"{what} must be a datetime, got {value!r}.", field=what)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _range(
-    start: datetime | None,
-    end: datetime | None,
-    start_time: datetime | None,
-    end_time: datetime | None,
-) -> tuple[datetime, datetime]:
-    if start is not None and start_time is not None:
-        raise TypeError("Give start or start_time, not both.")
-    if end is not None and end_time is not None:
-        raise TypeError("Give end or end_time, not both.")
-    first, last = start if start is not None else start_time, end if end is not None else end_time
-    if first is None or last is None:
-        raise TypeError("backfill_schedule needs a start and an end.")
-    first, last = _aware(first, "start"), _aware(last, "end")
-    if first >= last:
-        raise InvalidScheduleError(
-            f"The backfill start {first.isoformat()} must be before its end {last.isoformat()}.",
-            field="start",
-        )
-    return first, last
-
-
-def backfill_slots(name: str, start: datetime, end: datetime, *, limit: int) -> list[datetime]:
-    """The slots of schedule ``name`` strictly between ``start`` and ``end`` (aware).
-
-    More than ``limit`` slots raise ``InvalidScheduleError`` (nothing is enqueued).
-    """
-    row = _get(name)
-    slots: list[datetime] = []
-    for slot in row.definition().cron().slots_between(start, end):
-        if len(slots) >= limit:
-            raise InvalidScheduleError(
-                f"Backfilling {name!r} from {start.isoformat()} to {end.isoformat()} would "
-                f"enqueue more than {limit} runs (DURABLE['MAX_BACKFILL']); narrow the range.",
-                field="end",
-            )
-        slots.append(slot)
-    return slots
-
-
-def backfill(name: str, start: datetime, end: datetime) -> Backfill:
-    """Enqueue every slot strictly between ``start`` and ``end`` that has no run yet."""
-    row = _get(name)
-    info = fire.workflow_of(row)
-    slots = backfill_slots(name, start, end, limit=int(conf.get("MAX_BACKFILL")))
-    ids = [fire.slot_run_id(name, slot) for slot in slots]
-    using = conf.database_alias()
-    with transaction.atomic(using=using):
-        rows = WorkflowRun.objects.using(using).filter(pk__in=ids)
-        existing = set(rows.values_list("pk", flat=True))
-        fresh = [
-            fire.slot_run(row, info, slot, run_id)
-            for slot, run_id in zip(slots, ids, strict=True)
-            if run_id not in existing
-        ]
-        fire.insert_runs(fresh, using)
-    result = Backfill(
-        slots=slots,
-        created=[run.pk for run in fresh],
-        existing=[run_id for run_id in ids if run_id in existing],
-    )
-    logger.info(
-        "Schedule %s backfilled: %d slot(s), %d enqueued, %d already had a run",
-        name,
-        len(slots),
-        len(result.created),
-        len(result.existing),
-        extra={"action": "schedule_backfilled", "schedule": name},
-    )
-    return result
-
-
-def backfill_schedule(
-    schedule_name: str,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    *,
-    start_time: datetime | None = None,
-    end_time: datetime | None = None,
-) -> list[WorkflowHandle]:
-    """Enqueue every slot strictly between ``start`` and ``end`` (naive means UTC), even if
-    the schedule is paused; a handle per slot.
-
-    Slots use the live fire ids, so slots that already ran (or were backfilled) are not
-    enqueued again. ``start_time``/``end_time`` are accepted as aliases.
-    """
-    first, last = _range(start, end, start_time, end_time)
-    result = backfill(schedule_name, first, last)
-    return [WorkflowHandle(fire.slot_run_id(schedule_name, slot)) for slot in result.slots]
 
 
 def _entry(raw: Mapping[str, Any], index: int) -> ScheduleDefinition:
