@@ -118,7 +118,7 @@ def _json_problem(value: Any, path: str = "context") -> str | None:
         return None
     return (
         f"The context must be plain JSON (dicts with string keys, lists, strings, numbers, "
-        f"booleans, None): {path} is {value!r}, a {type(value).__name__}."
+        f"booleans, None): {path} is {value!r}, of type {type(value).__name__}."
     )
 
 

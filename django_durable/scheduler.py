@@ -216,6 +216,14 @@ class Scheduler:
         self._skipped.clear()
         known = registry.workflow_names()
         rows = WorkflowSchedule.objects.using(conf.database_alias())
+        for row in rows.active().filter(next_fire_at__isnull=True):
+            # Written without a next fire time (e.g. by a raw ORM create): schedule it.
+            try:
+                next_fire_at = row.definition().cron().next_after(now)
+            except DurableError as exc:
+                self._skip(row, str(exc))
+                continue
+            row.advance(expected=None, next_fire_at=next_fire_at, last_fired_at=None)
         for row in rows.due(now).exclude(workflow_name__in=known):
             self._skip(
                 row,

@@ -8,6 +8,7 @@ compare-and-set, so any number of schedulers racing produce one run per slot.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -63,23 +64,37 @@ def plan(
     """The slots a schedule due at ``next_fire_at`` enqueues at ``now``.
 
     A slot older than ``grace`` was missed (the scheduler was down or suspended): it is
-    enqueued only with ``automatic_backfill``, and at most ``cap`` slots are enqueued
-    per fire. Either way the schedule moves on to its first slot after ``now``.
+    enqueued only with ``automatic_backfill``. At most ``cap`` slots are enqueued per fire,
+    the newest ones, so the slot that is on time is never dropped. Either way the schedule
+    moves on to its first slot after ``now``.
     """
     start = next_fire_at - _TICK
     missed = False
     if not automatic_backfill and next_fire_at < now - grace:
         start, missed = now - grace, True
-    slots: list[datetime] = []
-    slot = cron.next_after(start)
-    while slot <= now:
-        if len(slots) >= cap:
-            missed = True
-            break
-        slots.append(slot)
-        slot = cron.next_after(slot)
-    following = slot if slot > now else cron.next_after(now)
-    return FirePlan(slots=slots, next_fire_at=following, missed=missed)
+    slots, cut = _newest_slots(cron, start, now, cap)
+    return FirePlan(slots=slots, next_fire_at=cron.next_after(now), missed=missed or cut)
+
+
+def _newest_slots(
+    cron: Cron, after: datetime, now: datetime, cap: int
+) -> tuple[list[datetime], bool]:
+    """The newest ``cap`` slots in ``(after, now]``, ascending, and whether older ones were
+    left out. Looks back over a doubling window, so a long outage of a frequent schedule
+    costs about ``2 * cap`` cron steps, not one per missed slot."""
+    span = timedelta(minutes=1)
+    while True:
+        lower = max(after, now - span)
+        window: deque[datetime] = deque(maxlen=cap + 1)
+        slot = cron.next_after(lower)
+        while slot <= now:
+            window.append(slot)
+            slot = cron.next_after(slot)
+        if len(window) > cap:
+            return list(window)[1:], True
+        if lower == after:
+            return list(window), False
+        span *= 2
 
 
 def workflow_of(row: WorkflowSchedule) -> WorkflowInfo:
@@ -131,6 +146,8 @@ def fire(
     was paused meanwhile). Raises ``DurableError`` if its workflow cannot run here.
     """
     info = workflow_of(row)
+    if row.queue_name:
+        registry.get_queue(row.queue_name)  # undeclared here: leave it to another scheduler
     cron = Cron.parse(row.schedule, row.cron_timezone or None)
     expected = row.next_fire_at
     if expected is None:
