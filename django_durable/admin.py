@@ -49,10 +49,16 @@ def _local(value: datetime | None, zone_name: str | None) -> str:
     return value.astimezone(definitions.zone_or_utc(zone_name)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _runs_link(run_ids: list[str], label: str) -> str:
-    url = reverse("admin:django_durable_workflowrun_changelist")
-    query = urlencode({"workflow_id__in": ",".join(run_ids)})
-    return format_html('<a href="{}?{}">{}</a>', url, query, label)
+def _run_links(run_ids: list[str]) -> str:
+    """Links to the change pages of ``run_ids`` (ids may contain commas, so no ``__in``)."""
+    return format_html_join(
+        ", ",
+        '<a href="{}">{}</a>',
+        (
+            (reverse("admin:django_durable_workflowrun_change", args=[run_id]), run_id)
+            for run_id in run_ids
+        ),
+    )
 
 
 @admin.register(WorkflowSchedule)
@@ -141,6 +147,12 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return False
         return super().has_delete_permission(request, obj)
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A code-defined schedule's page is view-only; pause and resume still work.
+        if obj is not None and obj.origin == ScheduleOrigin.CODE:
+            return False
+        return super().has_change_permission(request, obj)
+
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for row in queryset.exclude(origin=ScheduleOrigin.CODE):
             schedules.delete_schedule(row.schedule_name)
@@ -183,8 +195,11 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             except DurableError as exc:
                 failures.append(f"{name}: {exc}")
         if run_ids:
-            link = _runs_link(run_ids, f"{len(run_ids)} run(s)")
-            self.message_user(request, format_html("Triggered {}.", link), messages.SUCCESS)
+            self.message_user(
+                request,
+                format_html("Triggered {} run(s): {}.", len(run_ids), _run_links(run_ids)),
+                messages.SUCCESS,
+            )
         for failure in failures:
             self.message_user(request, f"Not triggered: {failure}", messages.ERROR)
 
@@ -337,11 +352,6 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).defer("inputs", "output", "error")
 
-    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
-        if lookup == "workflow_id__in":
-            return True
-        return bool(super().lookup_allowed(lookup, value, request))
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -432,6 +442,6 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if done:
             self.message_user(
                 request,
-                format_html("Retried as {}.", _runs_link(done, f"{len(done)} new run(s)")),
+                format_html("Retried as {} new run(s): {}.", len(done), _run_links(done)),
                 messages.SUCCESS,
             )

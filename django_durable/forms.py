@@ -91,10 +91,17 @@ class WorkflowScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if self.errors:
-            return data
+        # Report every bad field at once; a field that already failed keeps its own error.
         for field, message in definitions.errors_of(self.definition()).items():
-            self.add_error(field if field in self.fields else None, message)
+            if (field not in self.errors and field in data) or field not in self.fields:
+                self.add_error(field if field in self.fields else None, message)
+        name = data.get("schedule_name")
+        if name and "schedule_name" not in self.errors:
+            taken = WorkflowSchedule.objects.filter(schedule_name=name.strip())
+            if self.instance.pk is not None:
+                taken = taken.exclude(pk=self.instance.pk)
+            if taken.exists():
+                self.add_error("schedule_name", f"A schedule named {name!r} already exists.")
         return data
 
     def _post_clean(self) -> None:

@@ -468,3 +468,24 @@ INVALID_SCHEDULED = InvalidScheduled()
 def code_scheduled(scheduled_at: datetime, context: Any) -> None:
     """A code-defined schedule (written as a row when a scheduler starts)."""
     FIRED.append(("code_scheduled", scheduled_at, context))
+
+
+# ---------------------------------------------------------------- admin
+# (added for tests/integration/test_admin.py: "retry from the failed step")
+
+ADMIN_FAIL = threading.Event()
+"""While set, ``admin_second_step`` raises: a run fails at its step 2."""
+
+
+@durable.step()
+def admin_second_step(x: int) -> int:
+    CALLS["admin_second_step"] += 1
+    if ADMIN_FAIL.is_set():
+        raise PaymentDeclined(f"step 2 failed for {x}")
+    return x * 10
+
+
+@durable.workflow()
+def admin_fails_at_step_two(x: int) -> int:
+    """Steps: add_one, admin_second_step (fails while ``ADMIN_FAIL`` is set), add_one."""
+    return add_one(admin_second_step(add_one(x)))
