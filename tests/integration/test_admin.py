@@ -1049,7 +1049,7 @@ def test_the_runs_changelist_columns_filters_and_options(admin_client):
     ]
     assert cl.show_full_result_count is False
     assert cl.date_hierarchy == "created_at"
-    assert '<nav class="toplinks">' in content  # the date hierarchy
+    assert "created_at__year=" in content  # the date hierarchy's links
 
     def ids(query: dict[str, str]) -> list[str]:
         listed = admin_client.get(RUNS, query)

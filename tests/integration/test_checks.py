@@ -67,6 +67,7 @@ def test_both_problems_are_reported_together():
         assert ids(check_settings()) == ["django_durable.E001", "django_durable.E003"]
 
 
+@pytest.mark.django_db  # Django 6 asks SQLite whether it supports JSONField
 def test_the_check_is_registered_with_django():
     with override_settings(DURABLE={"UNKNOWN_KEY": 1}):
         messages = django_checks.run_checks()

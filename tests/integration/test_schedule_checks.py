@@ -17,6 +17,7 @@ def e004() -> list[str]:
     return [m.msg for m in check_code_schedules() if m.id == "django_durable.E004"]
 
 
+@pytest.mark.django_db  # Django 6 asks SQLite whether it supports JSONField
 def test_the_project_s_code_defined_schedules_pass_the_check():
     assert e004() == []
     assert "django_durable.E004" not in {m.id for m in checks.run_checks()}
