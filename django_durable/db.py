@@ -78,11 +78,71 @@ def _insert_step_sql(q: Callable[[str], str]) -> str:
     )
 
 
+def _select_run_sql(q: Callable[[str], str]) -> str:
+    columns = [str(field.column) for field in WorkflowRun._meta.concrete_fields]
+    return (
+        f"SELECT {', '.join(map(q, columns))} FROM {q(WorkflowRun._meta.db_table)} "  # noqa: S608
+        f"WHERE {q('workflow_id')} = %s"
+    )
+
+
+RECORDED_COLUMNS = ("step_number", "step_name", "output", "error", "child_workflow_id")
+
+
+def _select_steps_sql(q: Callable[[str], str]) -> str:
+    return (
+        f"SELECT {', '.join(map(q, RECORDED_COLUMNS))} "  # noqa: S608
+        f"FROM {q(StepOutput._meta.db_table)} WHERE {q('workflow_id')} = %s"
+    )
+
+
 _BUILDERS: dict[str, Callable[[Callable[[str], str]], str]] = {
     "insert_run": _insert_run_sql,
     "finish_run": _finish_run_sql,
     "insert_step": _insert_step_sql,
+    "select_run": _select_run_sql,
+    "select_steps": _select_steps_sql,
 }
+
+_run_converters: dict[str, list[tuple[Any, list[Any]]]] = {}
+
+
+def _converters(connection: BaseDatabaseWrapper) -> list[tuple[Any, list[Any]]]:
+    """Per run column: the expression and the converters Django's compiler would apply."""
+    cached = _run_converters.get(connection.vendor)
+    if cached is None:
+        cached = []
+        for field in WorkflowRun._meta.concrete_fields:
+            col = field.get_col(WorkflowRun._meta.db_table)
+            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            cached.append((col, converters))
+        _run_converters[connection.vendor] = cached
+    return cached
+
+
+def select_run(using: str, workflow_id: str) -> WorkflowRun | None:
+    """Load one run by id with a prebuilt SELECT (the hot path of every execution)."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(connection, "select_run"), [workflow_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for value, (col, converters) in zip(row, _converters(connection), strict=True):
+        for converter in converters:
+            value = converter(value, col, connection)
+        values.append(value)
+    names = [field.attname for field in WorkflowRun._meta.concrete_fields]
+    return WorkflowRun.from_db(using, names, values)
+
+
+def select_steps(using: str, workflow_id: str) -> list[tuple[Any, ...]]:
+    """The recorded steps of a run as ``RECORDED_COLUMNS`` tuples, in no particular order."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(connection, "select_steps"), [workflow_id])
+        return list(cursor.fetchall())
 
 
 def _execute(connection: BaseDatabaseWrapper, sql: str, params: list[Any], savepoint: bool) -> int:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_durable import conf, context, registry
 from django_durable.db import notify
 from django_durable.engine import active as active_runs
-from django_durable.engine import runs, stored
+from django_durable.engine import events, runs, stored
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.exceptions import InvalidStateError, WorkflowConflict, WorkflowNotRegistered
 from django_durable.models import RunStatus, StepOutput, WorkflowRun
@@ -81,6 +81,7 @@ def cancel_workflow(workflow_id: str) -> bool:
     cancelled = run.cancel()
     active_runs.request_cancel(workflow_id)
     if cancelled:
+        events.finished(run, RunStatus.CANCELLED, conf.database_alias())
         logger.info(
             "Workflow %s cancelled",
             workflow_id,
@@ -110,6 +111,7 @@ def resume_workflow(workflow_id: str) -> WorkflowHandle:
                 f"{runs.fetch(workflow_id).status} now."
             )
         notify(alias, registry.INTERNAL_QUEUE_NAME)
+        events.enqueued([run], alias)
     logger.info(
         "Workflow %s resumed",
         workflow_id,
@@ -160,7 +162,7 @@ def fork_workflow(workflow_id: str, start_step: int) -> WorkflowHandle:
 def _copy_run(source: WorkflowRun, new_id: str, start_step: int, alias: str) -> None:
     now = timezone.now()
     with transaction.atomic(using=alias):
-        WorkflowRun.objects.using(alias).create(
+        forked = WorkflowRun.objects.using(alias).create(
             workflow_id=new_id,
             name=source.name,
             class_name=source.class_name,
@@ -191,6 +193,7 @@ def _copy_run(source: WorkflowRun, new_id: str, start_step: int, alias: str) -> 
             ]
         )
         notify(alias, registry.INTERNAL_QUEUE_NAME)
+        events.enqueued([forked], alias)
 
 
 def recover_pending_workflows(executor_ids: Iterable[str] | None = None) -> list[WorkflowHandle]:
@@ -221,6 +224,9 @@ def recover_pending_workflows(executor_ids: Iterable[str] | None = None) -> list
             continue
         if run.recovery_attempts >= info.max_recovery_attempts:
             if run.give_up():
+                events.finished(
+                    run, RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED, conf.database_alias()
+                )
                 logger.error(
                     "Workflow %s exceeded %d recovery attempts; marked %s",
                     run.pk,

@@ -14,10 +14,11 @@ from asgiref.sync import sync_to_async
 from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
-from django_durable import conf, context, registry, serialization
+from django_durable import conf, context, registry, serialization, signals
 from django_durable.context import RecordedStep, WorkflowState
-from django_durable.db import insert_run
+from django_durable.db import insert_run, select_run, select_steps
 from django_durable.engine import active as active_runs
+from django_durable.engine import events
 from django_durable.engine.heartbeat import HEARTBEAT
 from django_durable.exceptions import (
     ExecutionInterrupted,
@@ -30,7 +31,7 @@ from django_durable.exceptions import (
     WorkflowNotFound,
     WorkflowTimeout,
 )
-from django_durable.models import RunStatus, StepOutput, WorkflowRun
+from django_durable.models import RunStatus, WorkflowRun
 from django_durable.registry import FuncType, WorkflowInfo
 
 logger = logging.getLogger(__name__)
@@ -146,8 +147,17 @@ def open_run(run: WorkflowRun) -> tuple[WorkflowRun, bool]:
 
 
 def load_steps(workflow_id: str) -> dict[int, RecordedStep]:
-    rows = StepOutput.objects.using(conf.database_alias()).filter(run_id=workflow_id)
-    return {row.step_number: row.to_recorded() for row in rows}
+    rows = select_steps(conf.database_alias(), workflow_id)
+    return {
+        int(number): RecordedStep(
+            step_number=int(number),
+            step_name=name,
+            output=output,
+            error=error,
+            child_workflow_id=child,
+        )
+        for number, name, output, error, child in rows
+    }
 
 
 def outcome(run: WorkflowRun) -> Any:
@@ -166,10 +176,10 @@ def outcome(run: WorkflowRun) -> Any:
 
 
 def fetch(workflow_id: str) -> WorkflowRun:
-    try:
-        return WorkflowRun.objects.using(conf.database_alias()).get(pk=workflow_id)
-    except WorkflowRun.DoesNotExist:
-        raise WorkflowNotFound(f"No workflow run has the id {workflow_id!r}.") from None
+    run = select_run(conf.database_alias(), workflow_id)
+    if run is None:
+        raise WorkflowNotFound(f"No workflow run has the id {workflow_id!r}.")
+    return run
 
 
 def wait_outcome(workflow_id: str, timeout: float | None = None) -> Any:
@@ -238,6 +248,7 @@ def _record_outcome(run: WorkflowRun, result: Any, error: BaseException | None) 
         finished = run.finish(RunStatus.SUCCESS, output=output)
     if not finished:
         raise WorkflowCancelled(f"Workflow {run.pk!r} was cancelled before it finished.")
+    events.finished(run, run.status, conf.database_alias())
     logger.info(
         "Workflow %s (%s) finished: %s",
         run.pk,
@@ -271,6 +282,7 @@ def execute(
 ) -> Any:
     """Run the body of a held ``PENDING`` run in this thread and record its outcome."""
     state = holder.state = new_state(run, recorded)
+    events.started(run, state.executor_id, conf.database_alias())
     with context.running(state):
         try:
             result = inv.call()
@@ -291,6 +303,8 @@ async def aexecute(
 ) -> Any:
     """``execute`` for ``async def`` workflows."""
     state = holder.state = new_state(run, recorded)
+    if signals.workflow_started.has_listeners(WorkflowRun):
+        await sync_to_async(events.started)(run, state.executor_id, conf.database_alias())
     try:
         with context.running(state):
             try:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django_durable import conf, context, serialization
 from django_durable.context import RecordedStep, WorkflowState
 from django_durable.db import insert_step_if_running
-from django_durable.engine import runs
+from django_durable.engine import events, runs
 from django_durable.exceptions import (
     ConfigurationError,
     ExecutionInterrupted,
@@ -122,7 +122,15 @@ def write_step(
     if not written:
         state.cancel_event.set()
         raise WorkflowCancelled(f"Workflow {state.workflow_id!r} was cancelled.")
+    if savepoint:  # a transaction step reports once its own transaction has committed
+        _completed(state, number, name, failed=error is not None)
     return None
+
+
+def _completed(state: WorkflowState, number: int, name: str, *, failed: bool) -> None:
+    events.step_completed(
+        state.workflow_id, state.name, number, name, failed=failed, using=conf.database_alias()
+    )
 
 
 def _record_result(
@@ -377,6 +385,7 @@ def run_transaction(
     except Exception as exc:
         _record_error(state, number, name, exc, started_at)
         raise
+    _completed(state, number, name, failed=False)
     return result
 
 

@@ -18,7 +18,7 @@ from django.db import transaction
 from django_durable import conf, registry
 from django_durable.cron import Cron
 from django_durable.db import notify
-from django_durable.engine import runs
+from django_durable.engine import events, runs
 from django_durable.exceptions import RegistrationError
 from django_durable.models import RunStatus, WorkflowRun, WorkflowSchedule
 from django_durable.registry import FuncType, WorkflowInfo
@@ -135,6 +135,7 @@ def insert_runs(rows: Iterable[WorkflowRun], using: str) -> None:
         WorkflowRun.objects.using(using).bulk_create(batch, ignore_conflicts=True)
         for queue in {str(run.queue_name) for run in batch}:
             notify(using, queue)
+        events.enqueued(batch, using)
 
 
 def fire(
@@ -167,6 +168,10 @@ def fire(
         ):
             return None
         insert_runs(new_runs, using)
+        if fire_plan.slots:
+            events.schedule_fired(
+                row.schedule_name, fire_plan.slots, [run.pk for run in new_runs], using
+            )
     if fire_plan.missed:
         logger.warning(
             "Schedule %s missed slots since %s (automatic backfill %s, cap %d); next at %s",

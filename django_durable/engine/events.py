@@ -1,0 +1,94 @@
+"""Send django_durable's signals once the transaction that caused them commits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import Signal
+
+from django_durable import signals
+from django_durable.models import WorkflowRun, WorkflowSchedule
+
+
+def send_on_commit(signal: Signal, sender: Any, using: str, **kwargs: Any) -> None:
+    """Send ``signal`` once the current transaction on ``using`` commits (at once outside
+    one); nothing is queued when no receiver is connected."""
+    if signal.has_listeners(sender):
+        transaction.on_commit(partial(signals.send_robust, signal, sender, **kwargs), using=using)
+
+
+def enqueued(runs: Iterable[WorkflowRun], using: str) -> None:
+    if signals.workflow_enqueued.has_listeners(WorkflowRun):
+        for run in runs:
+            send_on_commit(
+                signals.workflow_enqueued,
+                WorkflowRun,
+                using,
+                workflow_id=run.pk,
+                workflow_name=run.name,
+                queue_name=run.queue_name,
+            )
+
+
+def started(run: WorkflowRun, executor_id: str, using: str) -> None:
+    send_on_commit(
+        signals.workflow_started,
+        WorkflowRun,
+        using,
+        workflow_id=run.pk,
+        workflow_name=run.name,
+        executor_id=executor_id,
+    )
+
+
+def finished(run: WorkflowRun, status: str, using: str) -> None:
+    send_on_commit(
+        signals.workflow_finished,
+        WorkflowRun,
+        using,
+        workflow_id=run.pk,
+        workflow_name=run.name,
+        status=status,
+    )
+
+
+StepHook = Callable[[str, str, int, str], None]
+step_hooks: list[StepHook] = []
+"""Called with ``(workflow_id, workflow_name, step_number, step_name)`` right after a
+step's checkpoint has committed (after ``step_completed`` was sent or queued), in the
+workflow's thread (``django_durable.testing`` uses it to simulate crashes); whatever they
+raise propagates into the workflow."""
+
+
+def step_completed(
+    workflow_id: str, workflow_name: str, number: int, name: str, *, failed: bool, using: str
+) -> None:
+    send_on_commit(
+        signals.step_completed,
+        WorkflowRun,
+        using,
+        workflow_id=workflow_id,
+        workflow_name=workflow_name,
+        step_number=number,
+        step_name=name,
+        failed=failed,
+    )
+    for hook in list(step_hooks):
+        hook(workflow_id, workflow_name, number, name)
+
+
+def schedule_fired(
+    schedule_name: str, slots: list[datetime], workflow_ids: list[str], using: str
+) -> None:
+    send_on_commit(
+        signals.schedule_fired,
+        WorkflowSchedule,
+        using,
+        schedule_name=schedule_name,
+        slots=slots,
+        workflow_ids=workflow_ids,
+    )
