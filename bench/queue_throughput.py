@@ -11,8 +11,8 @@ it empties the tables, enqueues ``--n`` runs of ``three_trivial_steps`` (``x + 1
 ``x * 2``, ``x - 3``; ``bench/benchapp/workflows.py``) on the queue ``bench`` (no limits),
 times single-row INSERT commits with 8 concurrent clients (``pgbench`` with a one-INSERT
 script if it is installed, else 8 psycopg threads), then starts that many
-``manage.py runscheduler --batch --queues bench`` processes at once and waits until they
-have drained the queue and exited.
+``manage.py runscheduler --batch --no-scheduler --queues bench`` processes at once and
+waits until they have drained the queue and exited.
 
 - **runs/s** comes from the rows: ``n / (max(completed_at) - min(started_at))``
   (``started_at`` is set at claim), so process start-up does not count. The script checks
@@ -26,6 +26,13 @@ have drained the queue and exited.
 - **limit runs/s** = INSERT commits/s / commits per run: the most runs per second this
   machine allows an engine that commits every checkpoint on its own; **ratio** = runs/s /
   limit.
+- Where the time goes, per run: CPU of the workers (``getrusage`` of the children), of
+  PostgreSQL (the postmaster with its children, from ``/proc``, when the server runs on
+  this machine) and of anything else on the machine (``/proc/stat``; it should be near 0),
+  and the database sessions the workers opened (``pg_stat_database.sessions``).
+
+The workers use Django's default ``CONN_MAX_AGE`` of 0 unless ``--conn-max-age`` says
+otherwise (``none``: persistent connections).
 
 ``--profile`` runs the workers under cProfile (one profile per thread, see
 ``bench/benchapp/profiling.py``) and prints the merged top functions to stderr; the
@@ -239,7 +246,7 @@ def _start_workers(processes: int, args: argparse.Namespace, logs: Path) -> list
     workers = []
     for index in range(processes):
         argv = [sys.executable, str(REPO_ROOT / "manage.py"), "runscheduler"]
-        argv += ["--settings", SETTINGS_MODULE, "--queues", "bench", "--batch"]
+        argv += ["--settings", SETTINGS_MODULE, "--queues", "bench", "--batch", "--no-scheduler"]
         argv += ["--concurrency", str(args.concurrency), "--verbosity", str(args.verbosity)]
         argv += ["--executor-id", f"bench-{processes}p-{index}"]
         path = logs / f"worker-{processes}p-{index}.log"
@@ -296,11 +303,13 @@ def run_batch(processes: int, args: argparse.Namespace, logs: Path) -> dict[str,
     c1 = _counters()
     _query(f"ANALYZE {connection.ops.quote_name(WorkflowRun._meta.db_table)}")
     _query(f"TRUNCATE {PROBE_TABLE}")
+    p0 = _counters()
     if args.pgbench:
         insert_cps = _probe_pgbench(args.pgbench, args.pg_dsn, args.probe_seconds)
     else:
         insert_cps = _probe_threads(args.pg_dsn, args.probe_seconds)
     _wait_for_backends_gone()
+    p1 = _counters()
     connection.close()  # no idle session of ours during the drain
 
     c2 = _counters()
@@ -316,6 +325,11 @@ def run_batch(processes: int, args: argparse.Namespace, logs: Path) -> dict[str,
     limit = insert_cps / commits
     jiffy_ms = 1000 / os.sysconf("SC_CLK_TCK") / n  # one jiffy per run, in ms
     busy = _delta(c2, c3, "cpu_busy") / max(_delta(c2, c3, "cpu_total"), 1.0)
+    jiffy_s = 1 / os.sysconf("SC_CLK_TCK")
+    probe_else = (
+        (_delta(p0, p1, "cpu_busy") - _delta(p0, p1, "postgres_cpu")) * jiffy_s
+        - _delta(p0, p1, "children_cpu")
+    ) / max(_delta(p0, p1, "cpu_total") * jiffy_s, 1e-9)
     return {
         "processes": processes,
         "runs_per_s": runs_per_s,
@@ -333,6 +347,7 @@ def run_batch(processes: int, args: argparse.Namespace, logs: Path) -> dict[str,
         "sessions": _delta(c2, c3, "sessions"),
         "busy": busy,
         "insert_cps": insert_cps,
+        "probe_else": probe_else,
         "limit": limit,
         "ratio": runs_per_s / limit,
         "per_executor": per_executor,
@@ -437,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         probe = f"pgbench ({args.pgbench})" if args.pgbench else "psycopg threads"
         print(
-            f"{args.n} runs per process count; runscheduler --batch --concurrency "
+            f"{args.n} runs per process count; runscheduler --batch --no-scheduler --concurrency "
             f"{args.concurrency} --verbosity {args.verbosity}; CONN_MAX_AGE "
             f"{settings.DATABASES['default']['CONN_MAX_AGE']}; INSERT probe: {probe}, "
             f"{PROBE_CLIENTS} clients, {args.probe_seconds:g} s"
@@ -450,7 +465,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  runs per executor: {spread}")
             print(
                 f"  drain window {r['window']:.2f} s (workers ran {r['wall']:.2f} s wall); "
-                f"enqueue {r['enqueue_rate']:.0f} runs/s"
+                f"enqueue {r['enqueue_rate']:.0f} runs/s; INSERT probe {r['insert_cps']:.0f} "
+                f"commits/s with anything else at {r['probe_else'] * 100:.0f}% of the machine"
             )
             print(
                 f"  write commits per run: enqueue {r['enqueue_commits']:.3f} + drain "
@@ -458,9 +474,10 @@ def main(argv: list[str] | None = None) -> None:
                 f"(xact_commit) {r['xact_per_run']:.2f}; other databases committed "
                 f"{r['others']:.0f} meanwhile"
             )
+            other = r["machine_cpu_ms"] - r["worker_cpu_ms"] - r["postgres_cpu_ms"]
             print(
                 f"  CPU per run: workers {r['worker_cpu_ms']:.2f} ms, PostgreSQL "
-                f"{r['postgres_cpu_ms']:.2f} ms, whole machine {r['machine_cpu_ms']:.2f} ms "
+                f"{r['postgres_cpu_ms']:.2f} ms, anything else {other:.2f} ms "
                 f"({r['busy'] * 100:.0f}% of {os.cpu_count()} cores busy during the drain); "
                 f"{r['sessions']:.0f} database sessions opened by the workers"
             )

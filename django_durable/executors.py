@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import F, Q
 
 from django_durable import conf, registry
+from django_durable.engine import events
 from django_durable.models import Executor, RunStatus, WorkflowRun
 from django_durable.queues import INTERNAL_QUEUE_NAME
 
@@ -62,18 +64,29 @@ def requeue_runs_of(executor_ids: list[str], now: datetime) -> list[str]:
     Returns the ids re-enqueued.
     """
     using = conf.database_alias()
-    requeued: list[str] = []
-    candidates = (
-        WorkflowRun.objects.using(using)
-        .pending()
-        .filter(executor_id__in=executor_ids)
-        .only("workflow_id", "name", "executor_id", "recovery_attempts", "queue_name")
+    return _requeue(
+        WorkflowRun.objects.using(using).pending().filter(executor_id__in=executor_ids), now
     )
+
+
+def requeue_runs(workflow_ids: list[str], executor_id: str, now: datetime) -> list[str]:
+    """``requeue_runs_of`` for the given ``PENDING`` runs of ``executor_id`` only: those an
+    earlier process with the same executor id left when it stopped."""
+    using = conf.database_alias()
+    pending = WorkflowRun.objects.using(using).pending()
+    return _requeue(pending.filter(executor_id=executor_id, pk__in=workflow_ids), now)
+
+
+def _requeue(runs: Any, now: datetime) -> list[str]:
+    using = conf.database_alias()
+    requeued: list[str] = []
+    candidates = runs.only("workflow_id", "name", "executor_id", "recovery_attempts", "queue_name")
     for run in candidates:
         info = registry.find_workflow(run.name)
         limit = info.max_recovery_attempts if info else DEFAULT_MAX_RECOVERY_ATTEMPTS
         if run.recovery_attempts >= limit:
             if run.give_up():
+                events.finished(run, RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED, using)
                 logger.error(
                     "Workflow %s was recovered %d times; marked %s",
                     run.pk,
@@ -95,7 +108,7 @@ def requeue_runs_of(executor_ids: list[str], now: datetime) -> list[str]:
         ):
             requeued.append(run.pk)
             logger.warning(
-                "Re-enqueued workflow %s of dead executor %s",
+                "Re-enqueued workflow %s of stopped executor %s",
                 run.pk,
                 run.executor_id,
                 extra={"action": "run_recovered", "workflow_id": run.pk},

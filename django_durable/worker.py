@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from django_durable import conf, executors, registry
 from django_durable.db import NOTIFY_CHANNEL, is_postgresql, listen
+from django_durable.engine import active as active_runs
 from django_durable.engine import stored
 from django_durable.engine.heartbeat import HEARTBEAT, mark_stopped
 from django_durable.exceptions import ConfigurationError, ExecutionInterrupted
@@ -93,6 +94,8 @@ class Worker:
                 target=self._listen, name="durable-listen", daemon=True
             )
             self._listener.start()
+        if not self.batch:
+            self._requeue_own_leftovers()
         backoff = self.poll_interval
         try:
             while not self._stopping.is_set():
@@ -120,6 +123,34 @@ class Worker:
         finally:
             self._shutdown()
         return self.claimed
+
+    def _requeue_own_leftovers(self) -> None:
+        """Re-enqueue the ``PENDING`` runs an earlier process with this executor id left.
+
+        Its heartbeat is this process's now, so nobody else would ever see them as
+        orphaned. Runs this process is already executing (a direct call in another
+        thread) are left alone.
+        """
+        try:
+            leftovers = [
+                pk
+                for pk in WorkflowRun.objects.using(conf.database_alias())
+                .pending()
+                .of_executors([self.executor_id])
+                .values_list("pk", flat=True)
+                if active_runs.get(pk) is None
+            ]
+            if leftovers:
+                executors.requeue_runs(leftovers, self.executor_id, timezone.now())
+        except DatabaseError as exc:
+            logger.warning(
+                "Could not re-enqueue the runs executor %s left before it restarted: %s",
+                self.executor_id,
+                exc,
+                extra={"action": "database_unavailable"},
+            )
+        finally:
+            close_old_connections()
 
     def has_leftovers(self) -> bool:
         """Whether runs were still executing when ``run()`` returned."""
@@ -175,6 +206,7 @@ class Worker:
         return (
             WorkflowRun.objects.using(conf.database_alias())
             .enqueued()
+            .due(timezone.now())
             .filter(
                 queue_name__in=[q.name for q in self.queues],
                 name__in=registry.workflow_names(),
@@ -264,9 +296,12 @@ class Worker:
             if not pending or remaining <= 0:
                 break
             try:
-                pending[0].exception(timeout=remaining)
+                # Short waits: a signal delivered to another thread does not interrupt
+                # this one, and the main thread must get back to bytecode to handle it
+                # (a second SIGTERM exits at once).
+                pending[0].exception(timeout=min(remaining, 0.2))
             except FutureTimeoutError:
-                break
+                continue
         with self._lock:
             left = sorted(self._in_flight)
         if self._pool is not None:

@@ -4,6 +4,7 @@ and its errors. Real processes and signals are in ``tests/process/test_workers.p
 from __future__ import annotations
 
 import logging
+import re
 import signal
 from collections.abc import Iterator
 from datetime import datetime
@@ -173,9 +174,14 @@ def test_no_worker_batch_fires_due_schedules_and_leaves_the_runs_enqueued():
 
     assert "django_durable worker" not in out
     assert "django_durable scheduler: 1 code-defined schedule(s)" in out
-    assert "scheduler stopped (1 slots fired)" in out
-    run = WorkflowRun.objects.get(schedule_name="every-second")
-    assert (run.status, run.queue_name) == (RunStatus.ENQUEUED, durable.queues.INTERNAL_QUEUE_NAME)
+    # One slot, or two if the batch ran across a second boundary.
+    fired = re.search(r"scheduler stopped \((\d+) slots fired\)", out)
+    assert fired is not None, out
+    runs = WorkflowRun.objects.filter(schedule_name="every-second")
+    assert {(run.status, run.queue_name) for run in runs} == {
+        (RunStatus.ENQUEUED, durable.queues.INTERNAL_QUEUE_NAME)
+    }
+    assert len(runs) == int(fired[1]) in (1, 2), out
     assert WorkflowRun.objects.filter(schedule_name="code-every-5-minutes").count() == 0
     assert WorkflowSchedule.objects.filter(schedule_name="code-every-5-minutes").exists()
 
@@ -188,8 +194,10 @@ def test_batch_fires_due_schedules_then_drains_their_runs(worker_id):
 
     runscheduler("--batch", "--executor-id", worker_id)
 
-    run = WorkflowRun.objects.get(schedule_name="drained")
-    assert (run.status, run.executor_id) == (RunStatus.SUCCESS, worker_id)
+    # One slot, or two if the batch ran across a second boundary: all of them drained.
+    runs = WorkflowRun.objects.filter(schedule_name="drained")
+    assert 1 <= len(runs) <= 2
+    assert {(run.status, run.executor_id) for run in runs} == {(RunStatus.SUCCESS, worker_id)}
 
 
 def test_no_scheduler_writes_no_code_defined_schedule(worker_id):

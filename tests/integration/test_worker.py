@@ -610,3 +610,25 @@ def test_heartbeat_marks_this_executor_alive(worker_id):
     assert Executor.objects.get(pk=worker_id).last_heartbeat_at == then
     heartbeat(worker_id, then + timedelta(seconds=5))
     assert Executor.objects.get(pk=worker_id).last_heartbeat_at == then + timedelta(seconds=5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_restarted_under_the_same_executor_id_re_enqueues_what_it_left():
+    # The earlier process died in the middle of a run; its successor keeps the id, so
+    # the heartbeat stays fresh and no other worker would ever see the run as orphaned.
+    dead_run("left-behind", "fixed-id", heartbeat_age=0.0)
+    worker = Worker(queues=["queues-plain"], executor_id="fixed-id", max_runs=1, listen=False)
+    assert worker.run() == 1
+    run = run_of("left-behind")
+    assert (run.status, run.executor_id, run.recovery_attempts) == (
+        RunStatus.SUCCESS,
+        "fixed-id",
+        1,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_worker_leaves_the_pending_runs_of_its_own_id_alone():
+    dead_run("still-mine", "batch-id", heartbeat_age=0.0)
+    assert Worker(queues=["queues-plain"], executor_id="batch-id", batch=True).run() == 0
+    assert run_of("still-mine").status == RunStatus.PENDING

@@ -35,6 +35,10 @@ pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 FAST = {"DURABLE_TEST_POLL_INTERVAL": "0.05", "DURABLE_TEST_HEARTBEAT_INTERVAL": "0.2"}
 """Workers that poll and heartbeat often (the defaults are 1 s and 5 s)."""
 
+# Every worker below runs with --no-scheduler: the test settings' code-defined schedule
+# fires every 5 minutes, and a scheduled run taking a worker's slot or --max-runs budget
+# would make these tests depend on the wall clock.
+
 DEAD_AFTER = 2.0
 """The dead-executor timeout of the rescuing worker, in seconds."""
 
@@ -60,7 +64,7 @@ def started(child: Child) -> str:
 def test_global_concurrency_holds_across_worker_processes(spawn_worker, executor_id):
     workers = [
         spawn_worker(
-            *"--queues queues-serial --max-runs 5 --concurrency 4".split(),
+            *"--queues queues-serial --max-runs 5 --concurrency 4 --no-scheduler".split(),
             executor_id=executor_id(f"serial{i}"),
             env=FAST,
         )
@@ -95,12 +99,18 @@ def test_a_killed_workers_run_is_finished_by_another_worker(spawn_worker, execut
         executor_id=dead,
         env={**FAST, "DURABLE_TEST_CRASH_AFTER_STEP_2": "1"},
     )
+    # The heartbeat thread writes the executor row beside the run: wait for both, so the
+    # run is killed after a heartbeat, as in the scenario (a run of an executor that never
+    # beat is covered by the recovery tests).
     wait_until(
         lambda: (
-            StepOutput.objects.filter(run_id=wid, step_number=2).exists()
+            (
+                StepOutput.objects.filter(run_id=wid, step_number=2).exists()
+                and Executor.objects.filter(pk=dead).exists()
+            )
             or first.proc.poll() is not None
         ),
-        "step 2 of the first worker's run",
+        "step 2 of the first worker's run and its first heartbeat",
         diagnostics=first.describe,
     )
     first.kill()
@@ -111,7 +121,7 @@ def test_a_killed_workers_run_is_finished_by_another_worker(spawn_worker, execut
     last_beat = Executor.objects.get(pk=dead).last_heartbeat_at
 
     second = spawn_worker(
-        *"--queues queues-plain --max-runs 1".split(),
+        *"--queues queues-plain --max-runs 1 --no-scheduler".split(),
         executor_id=rescuer,
         env={**FAST, "DURABLE_TEST_DEAD_EXECUTOR_TIMEOUT": str(DEAD_AFTER)},
     )
@@ -138,7 +148,7 @@ def test_a_killed_workers_run_is_finished_by_another_worker(spawn_worker, execut
 def test_sigterm_lets_the_running_workflow_finish_then_exits_0(spawn_worker, executor_id):
     wid = enqueue(workflows.QUEUE_PLAIN, "drain-1", workflows.queued_slow, "drain-1", 1.0)
     child = spawn_worker(
-        *"--queues queues-plain --concurrency 1".split(),
+        *"--queues queues-plain --concurrency 1 --no-scheduler".split(),
         executor_id=executor_id("drain"),
         env=FAST,
     )
@@ -156,7 +166,9 @@ def test_sigterm_lets_the_running_workflow_finish_then_exits_0(spawn_worker, exe
 
 def test_a_second_sigterm_exits_at_once_and_leaves_the_run_pending(spawn_worker, executor_id):
     wid = enqueue(workflows.QUEUE_PLAIN, "hard-1", workflows.queued_slow, "hard-1", 30.0)
-    child = spawn_worker("--queues", "queues-plain", executor_id=executor_id("hard"), env=FAST)
+    child = spawn_worker(
+        "--queues", "queues-plain", "--no-scheduler", executor_id=executor_id("hard"), env=FAST
+    )
     wait_until(lambda: events("hard-1") == [1], "the run to start", diagnostics=child.describe)
     child.signal(signal.SIGTERM)
     wait_until(lambda: "draining" in child.stderr(), "the first SIGTERM to be handled")
@@ -175,7 +187,7 @@ def test_a_second_sigterm_exits_at_once_and_leaves_the_run_pending(spawn_worker,
 def test_a_run_still_going_at_the_shutdown_timeout_is_left_for_recovery(spawn_worker, executor_id):
     wid = enqueue(workflows.QUEUE_PLAIN, "late-1", workflows.queued_slow, "late-1", 30.0)
     child = spawn_worker(
-        *"--queues queues-plain --shutdown-timeout 0.5".split(),
+        *"--queues queues-plain --shutdown-timeout 0.5 --no-scheduler".split(),
         executor_id=executor_id("late"),
         env=FAST,
     )
@@ -249,7 +261,7 @@ def test_workers_finish_every_run_once_across_a_postgresql_restart(spawn_worker,
     ]
     workers = [
         spawn_worker(
-            *"--queues queues-plain --batch --concurrency 2".split(),
+            *"--queues queues-plain --batch --concurrency 2 --no-scheduler".split(),
             executor_id=executor_id(f"restart{i}"),
             env=FAST,
         )
