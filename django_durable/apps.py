@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import django
 from django.apps import AppConfig
 
 
@@ -14,3 +15,9 @@ class DurableConfig(AppConfig):
         from django_durable import checks  # noqa: F401  (registers the system checks)
 
         autodiscover_modules("workflows")
+        if django.VERSION >= (6, 0):
+            # With a durable task backend configured, import each app's tasks.py so this
+            # process's workers know its tasks (after workflows.py, which declares queues).
+            from django_durable.tasks import autodiscover as autodiscover_tasks
+
+            autodiscover_tasks()

@@ -67,6 +67,11 @@ def workflow_problem(info: WorkflowInfo, receiver: tuple[Any, ...] = ()) -> str 
         else:
             signature.bind(None, None)
     except TypeError:
+        if info.task is not None:
+            return (
+                f"Task {info.name!r} cannot be scheduled: a scheduled task takes two "
+                f"arguments, (scheduled_at, context), after the task context if it takes one."
+            )
         return (
             f"Workflow {info.name!r} cannot be scheduled: a scheduled workflow takes two "
             f"arguments, (scheduled_at, context)."
@@ -76,15 +81,35 @@ def workflow_problem(info: WorkflowInfo, receiver: tuple[Any, ...] = ()) -> str 
     return None
 
 
+def _looks_like_task(obj: Any) -> bool:
+    """Whether ``obj`` is a ``django.tasks`` ``Task`` (without importing ``django.tasks``)."""
+    return isinstance(getattr(obj, "module_path", None), str) and callable(
+        getattr(obj, "func", None)
+    )
+
+
 def resolve_workflow(workflow_fn: Any) -> tuple[str, str | None]:
     """``(workflow_name, workflow_class_name)`` of a function to schedule, or a clear error.
 
-    Static and class methods of a ``@durable_class`` record the registered class name.
+    Static and class methods of a ``@durable_class`` record the registered class name. A
+    ``django.tasks`` ``Task`` registered by the durable task backend is scheduled under its
+    module path.
     """
-    try:
-        info, receiver = registry.info_of(workflow_fn)
-    except RegistrationError as exc:
-        raise InvalidScheduleError(str(exc), field="workflow_name") from None
+    task_info = registry.find_task(workflow_fn)
+    if task_info is not None:
+        info, receiver = task_info, ()
+    elif _looks_like_task(workflow_fn):
+        raise InvalidScheduleError(
+            f"Task {workflow_fn.module_path!r} is not registered with a durable task backend "
+            f"in this process; give it a backend whose BACKEND is "
+            f"'django_durable.tasks.DurableBackend' (TASKS setting).",
+            field="workflow_name",
+        )
+    else:
+        try:
+            info, receiver = registry.info_of(workflow_fn)
+        except RegistrationError as exc:
+            raise InvalidScheduleError(str(exc), field="workflow_name") from None
     problem = workflow_problem(info, receiver)
     if problem is not None:
         raise InvalidScheduleError(problem, field="workflow_name")

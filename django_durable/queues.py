@@ -14,10 +14,11 @@ from django.db import IntegrityError, transaction
 
 from django_durable import conf, context, registry
 from django_durable.db import advisory_xact_lock, exclusive_transaction, is_postgresql, notify
-from django_durable.engine import calls, runs, steps
+from django_durable.engine import calls, events, runs, steps
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.exceptions import ConfigurationError, QueueDeduplicatedError, WorkflowConflict
 from django_durable.models import RunStatus, WorkflowRun
+from django_durable.models.runs import DUE_AT
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ def insert_enqueued(run: WorkflowRun) -> bool:
         with transaction.atomic(using=using):
             run.save(force_insert=True, using=using)
             notify(using, str(run.queue_name))
+            events.enqueued([run], using)
     except IntegrityError:
         existing = WorkflowRun.objects.using(using).filter(pk=run.pk).first()
         if existing is None:
@@ -199,7 +201,8 @@ def claim(
     Returns ``(workflow_id, workflow_name)`` pairs. One short transaction. It respects the
     queue's global and per-worker concurrency and its rate limit, takes lower priority
     numbers first and FIFO within a priority, and only takes runs of ``workflow_names``
-    (the workflows this process can execute).
+    (the workflows this process can execute). A run with a ``run_after`` later than
+    ``now`` is left for a later claim; once due it counts as enqueued at its ``run_after``.
     """
     if max_runs <= 0:
         return []
@@ -220,10 +223,13 @@ def claim(
             free = min(free, queue.limiter.limit - started)
         if free <= 0:
             return []
+        # Deferred runs (``run_after``) wait until due; among the due runs of one priority
+        # the order is by due time, as the partial queue index sorts them.
         candidates = (
             runs_qs.enqueued()
+            .due(now)
             .filter(name__in=list(workflow_names))
-            .order_by("priority", "created_at", "workflow_id")
+            .order_by("priority", DUE_AT, "workflow_id")
         )
         if is_postgresql(using):
             candidates = candidates.select_for_update(skip_locked=True)

@@ -58,6 +58,9 @@ class WorkflowInfo:
     """Set by ``@durable_class`` for methods."""
     class_info: ClassInfo | None = None
     """The owning durable class, for methods."""
+    task: Any = None
+    """The ``django.tasks`` ``Task`` whose runs this workflow executes (registered by the
+    durable task backend under the task's module path), ``None`` for a workflow."""
 
     @property
     def class_name(self) -> str | None:
@@ -184,6 +187,17 @@ def get_instance(class_name: str, config_name: str) -> Any:
 
 def workflow_names() -> list[str]:
     return sorted(_workflows)
+
+
+def find_task(task: Any) -> WorkflowInfo | None:
+    """The workflow registered for a ``django.tasks`` ``Task`` (matched by its function),
+    or ``None`` if no durable task backend registered it in this process."""
+    path = getattr(task, "module_path", None)
+    func = getattr(task, "func", None)
+    info = _workflows.get(path) if isinstance(path, str) else None
+    if info is None or info.task is None or info.task.func is not func:
+        return None
+    return info
 
 
 def register_queue(name: str, module: str, queue: Any) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from django_durable import conf, serialization, values
@@ -31,6 +34,9 @@ FINISHED = (
     RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED,
 )
 
+DUE_AT = Coalesce("run_after", "created_at")
+"""When an enqueued run becomes claimable: its ``run_after``, or its creation time."""
+
 
 class WorkflowRunQuerySet(models.QuerySet["WorkflowRun"]):
     def enqueued(self) -> WorkflowRunQuerySet:
@@ -38,6 +44,10 @@ class WorkflowRunQuerySet(models.QuerySet["WorkflowRun"]):
 
     def pending(self) -> WorkflowRunQuerySet:
         return self.filter(status=RunStatus.PENDING)
+
+    def due(self, now: datetime) -> WorkflowRunQuerySet:
+        """Runs without a ``run_after``, or whose ``run_after`` has come by ``now``."""
+        return self.filter(Q(run_after__isnull=True) | Q(run_after__lte=now))
 
     def of_executors(self, executor_ids: list[str]) -> WorkflowRunQuerySet:
         return self.filter(executor_id__in=executor_ids)
@@ -58,6 +68,11 @@ class WorkflowRun(models.Model):
     recovery_attempts = models.PositiveIntegerField(default=0)
     queue_name = models.CharField(max_length=255, null=True, blank=True)
     priority = models.IntegerField(default=0)
+    run_after = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="An enqueued run is not claimed before this time; empty: at once.",
+    )
     deduplication_id = models.CharField(max_length=255, null=True, blank=True)
     schedule_name = models.CharField(max_length=255, null=True, blank=True)
     parent_id = models.CharField(max_length=255, null=True, blank=True)
@@ -78,8 +93,12 @@ class WorkflowRun(models.Model):
         indexes = [
             # The index sets of a row written by a direct call (no queue, schedule or parent)
             # stay small: the queue, schedule and parent indexes are partial.
+            # The claim's order: priority, then due time (``run_after`` of a deferred run,
+            # otherwise the creation time), so runs deferred to later sort after the due ones.
             models.Index(
-                fields=["queue_name", "priority", "created_at"],
+                F("queue_name"),
+                F("priority"),
+                DUE_AT,
                 name="durable_run_inflight_queue",
                 condition=Q(status__in=IN_FLIGHT, queue_name__isnull=False),
             ),
