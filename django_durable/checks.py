@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from django_durable import conf
 
@@ -56,3 +56,72 @@ def check_code_schedules(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
         )
         for name, problem in invalid.items()
     ]
+
+
+@register()
+def check_sqlite_transaction_mode(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """SQLite needs IMMEDIATE transactions once several workflows run at once."""
+    alias = conf.database_alias()
+    return sqlite_transaction_mode_warnings(alias, settings.DATABASES.get(alias, {}))
+
+
+def sqlite_transaction_mode_warnings(alias: str, database: dict[str, Any]) -> list[CheckMessage]:
+    if not str(database.get("ENGINE", "")).endswith("sqlite3"):
+        return []
+    mode = str((database.get("OPTIONS") or {}).get("transaction_mode") or "DEFERRED")
+    if mode.upper() == "IMMEDIATE":
+        return []
+    return [
+        Warning(
+            f"The durable database {alias!r} is SQLite with transaction_mode {mode!r}: "
+            "with a worker concurrency above 1 (runscheduler's default is 8), concurrent "
+            "runs can fail with 'database is locked' when a read transaction turns into a "
+            "write.",
+            hint=(
+                f"Set DATABASES[{alias!r}]['OPTIONS']['transaction_mode'] = 'IMMEDIATE' "
+                "(with a 'timeout' of some seconds), or run runscheduler --concurrency 1."
+            ),
+            id="django_durable.W001",
+        )
+    ]
+
+
+@register(Tags.database)
+def check_schedule_workflows(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Schedule rows whose workflow is not registered in this code (``check --database``)."""
+    from django.db import DatabaseError
+
+    from django_durable import registry
+    from django_durable.models import WorkflowSchedule
+
+    alias = conf.database_alias()
+    if not databases or alias not in databases:
+        return []
+    try:
+        rows = list(
+            WorkflowSchedule.objects.using(alias)
+            .order_by("schedule_name")
+            .values_list("schedule_name", "workflow_name", "workflow_class_name")
+        )
+    except DatabaseError:  # not migrated yet: nothing to check
+        return []
+    orphans: dict[str, list[str]] = {}
+    for schedule_name, workflow_name, class_name in rows:
+        info = registry.find_workflow(workflow_name)
+        if info is None or info.class_name != (class_name or None):
+            orphans.setdefault(workflow_name, []).append(schedule_name)
+    warnings: list[CheckMessage] = []
+    for workflow_name, names in sorted(orphans.items()):
+        shown = ", ".join(repr(name) for name in names[:5])
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        warnings.append(
+            Warning(
+                f"Workflow {workflow_name!r} is not registered, but schedule(s) {shown}{more} "
+                "run it; the scheduler skips them.",
+                hint="Restore the workflow, or delete or pause those schedules.",
+                id="django_durable.W002",
+            )
+        )
+    return warnings

@@ -99,3 +99,59 @@ def test_get_settings_does_not_share_its_defaults():
     with override_settings(DURABLE={"MAX_BACKFILL": 3}):
         conf.get_settings()
     assert conf.DEFAULTS["MAX_BACKFILL"] == 1000
+
+
+# ---------------------------------------------------------------- SQLite and schedule rows
+
+
+@pytest.mark.parametrize("options", [{}, {"transaction_mode": "DEFERRED"}])
+def test_sqlite_without_immediate_transactions_is_w001(options):
+    from django_durable.checks import sqlite_transaction_mode_warnings
+
+    database = {"ENGINE": "django.db.backends.sqlite3", "OPTIONS": options}
+    messages = sqlite_transaction_mode_warnings("default", database)
+    assert ids(messages) == ["django_durable.W001"]
+    assert "'default'" in messages[0].msg and "transaction_mode" in messages[0].hint
+
+
+@pytest.mark.parametrize(
+    ("engine", "options"),
+    [
+        ("django.db.backends.sqlite3", {"transaction_mode": "IMMEDIATE"}),
+        ("django.db.backends.sqlite3", {"transaction_mode": "immediate"}),
+        ("django.db.backends.postgresql", {}),
+    ],
+)
+def test_immediate_sqlite_and_postgresql_have_no_w001(engine, options):
+    from django_durable.checks import (
+        check_sqlite_transaction_mode,
+        sqlite_transaction_mode_warnings,
+    )
+
+    database = {"ENGINE": engine, "OPTIONS": options}
+    assert sqlite_transaction_mode_warnings("default", database) == []
+    assert check_sqlite_transaction_mode() == []  # the test settings: IMMEDIATE or PostgreSQL
+
+
+@pytest.mark.django_db
+def test_a_schedule_row_of_an_unregistered_workflow_is_w002_with_check_database():
+    import django_durable as durable
+    from django_durable.checks import check_schedule_workflows
+    from django_durable.models import WorkflowSchedule
+    from tests import workflows
+
+    durable.create_schedule(
+        schedule_name="orphan-1", workflow_fn=workflows.scheduled_report, schedule="@daily"
+    )
+    durable.create_schedule(
+        schedule_name="kept", workflow_fn=workflows.backup_database, schedule="@daily"
+    )
+    assert check_schedule_workflows(databases=["default"]) == []
+    WorkflowSchedule.objects.filter(schedule_name="orphan-1").update(workflow_name="gone_wf")
+    messages = check_schedule_workflows(databases=["default"])
+    assert ids(messages) == ["django_durable.W002"]
+    assert "'gone_wf'" in messages[0].msg and "'orphan-1'" in messages[0].msg
+    assert "'kept'" not in messages[0].msg
+    # Only with `check --database`: without the databases argument nothing is queried.
+    assert check_schedule_workflows() == []
+    assert check_schedule_workflows(databases=["other"]) == []
