@@ -248,7 +248,10 @@ def _write(
     row: WorkflowSchedule | None, definition: ScheduleDefinition, now: datetime, using: str
 ) -> WorkflowSchedule:
     """Insert or update a runtime schedule's definition; a changed cron or timezone (or a
-    new schedule) fires from its first slot after ``now``."""
+    new schedule) fires from its first slot after ``now``. An unchanged definition writes
+    nothing (``updated_at`` stays)."""
+    if row is not None and _same(row, definition):
+        return row
     if row is None:
         row = WorkflowSchedule(
             schedule_name=definition.schedule_name,
@@ -268,6 +271,14 @@ def _write(
     row.updated_at = now
     row.save(using=using)
     return row
+
+
+def _same(row: WorkflowSchedule, definition: ScheduleDefinition) -> bool:
+    optional = {"workflow_class_name", "cron_timezone", "queue_name"}
+    return row.schedule_name == definition.schedule_name and all(
+        ((getattr(row, field) or None) if field in optional else getattr(row, field)) == value
+        for field, value in _fields(definition).items()
+    )
 
 
 def save_schedule(definition: ScheduleDefinition, *, schedule_id: Any = None) -> WorkflowSchedule:
@@ -339,7 +350,8 @@ def apply_schedules(entries: Iterable[ScheduleInput | Mapping[str, Any]]) -> lis
             )
         for item in definitions_:
             rows.append(_write(current.get(item.schedule_name), item, now, using))
-        _changed("*")
+        if any(row.updated_at == now for row in rows):
+            _changed("*")
     logger.info(
         "Applied %d schedule(s): %s",
         len(rows),

@@ -7,8 +7,9 @@ microseconds); a backfill uses the live fire ids, so slots that already ran are 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,9 +19,12 @@ from django_durable.engine.handles import WorkflowHandle
 from django_durable.exceptions import InvalidScheduleError, ScheduleNotFound
 from django_durable.models import WorkflowRun, WorkflowSchedule
 from django_durable.queues import insert_enqueued
+from django_durable.registry import WorkflowInfo
 from django_durable.schedules import fire
 
 logger = logging.getLogger(__name__)
+
+_TICK = timedelta(microseconds=1)
 
 
 def _get(name: str) -> WorkflowSchedule:
@@ -119,6 +123,38 @@ def backfill(name: str, start: datetime, end: datetime) -> Backfill:
     row = _get(name)
     info = fire.workflow_of(row)
     slots = backfill_slots(name, start, end, limit=int(conf.get("MAX_BACKFILL")))
+    return _enqueue(row, info, slots)
+
+
+def enqueue_slots(name: str, slots: Sequence[datetime]) -> Backfill:
+    """Enqueue the given slots of schedule ``name`` that have no run yet, in one transaction.
+
+    The entry point of a backfill done in chunks (to report progress, or to keep each
+    transaction short): compute the slots with ``backfill_slots``, which applies
+    ``DURABLE["MAX_BACKFILL"]``, then pass them here a chunk at a time. Each slot must be an
+    aware fire instant of the schedule, else ``InvalidScheduleError`` and nothing is
+    enqueued. Like ``backfill``, it ignores pause and skips slots that already have a run.
+    """
+    row = _get(name)
+    info = fire.workflow_of(row)
+    cron = row.definition().cron()
+    utc_slots: list[datetime] = []
+    for slot in slots:
+        if not isinstance(slot, datetime) or slot.utcoffset() is None:
+            raise InvalidScheduleError(
+                f"A backfill slot must be an aware datetime, got {slot!r}.", field="start"
+            )
+        if cron.next_after(slot - _TICK) != slot:
+            raise InvalidScheduleError(
+                f"{slot.isoformat()} is not a slot of schedule {name!r} ({row.schedule}).",
+                field="start",
+            )
+        utc_slots.append(slot.astimezone(UTC))
+    return _enqueue(row, info, utc_slots)
+
+
+def _enqueue(row: WorkflowSchedule, info: WorkflowInfo, slots: list[datetime]) -> Backfill:
+    name = row.schedule_name
     ids = [fire.slot_run_id(name, slot) for slot in slots]
     using = conf.database_alias()
     with transaction.atomic(using=using):
