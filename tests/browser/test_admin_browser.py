@@ -155,6 +155,15 @@ def test_an_operators_round_of_the_admin(start_browser, admin_user, tmp_path):
     page.goto(RUNS)
     expect(page.locator("#result_list tbody tr")).to_have_count(5)
     shot("runs")
+    # With the navigation sidebar collapsed (its « toggle), all seven columns fit beside
+    # the filters at 1280 px: the table does not scroll sideways to hide the last ones.
+    page.locator("#toggle-nav-sidebar").click()
+    expect(page.locator("#nav-sidebar")).to_be_hidden()
+    widths = page.locator("#changelist .results").evaluate(
+        "el => [el.scrollWidth, el.clientWidth]"
+    )
+    shot("runs-without-sidebar")
+    assert widths[0] <= widths[1], f"the runs table scrolls sideways: {widths}"
     page.locator("#result_list").get_by_role("link", name="browser-three-steps").click()
     expect(page.locator("div.field-coloured_status")).to_contain_text("SUCCESS")
     expect(page.locator("#steps-group tbody tr.has_original")).to_have_count(3)
