@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -138,6 +139,30 @@ class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
     @cached_property
     def count(self) -> int:
         return int(self.object_list[: self.CAP + 1].count())  # type: ignore[attr-defined]
+
+
+class SortableByChangeList(ChangeList):
+    """Sorts only by the ``sortable_by`` columns, even when a hand-written ``?o=`` names
+    another: on a table of millions of runs that would sort the whole table. The other
+    column numbers are dropped from the request; if none is left, the default order
+    stays."""
+
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet[Any]) -> list[Any]:
+        requested = self.params.get(ORDER_VAR)
+        if requested and self.sortable_by is not None:
+            kept = [part for part in requested.split(".") if self._sortable(part)]
+            if kept:
+                self.params[ORDER_VAR] = ".".join(kept)
+            else:
+                del self.params[ORDER_VAR]
+        return super().get_ordering(request, queryset)
+
+    def _sortable(self, part: str) -> bool:
+        try:
+            name = self.list_display[int(part.rpartition("-")[2])]
+        except (IndexError, ValueError):
+            return False
+        return self.sortable_by is not None and name in self.sortable_by
 
 
 @admin.register(WorkflowSchedule)
@@ -442,6 +467,9 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     class Media:
         css = {"all": ("django_durable/admin.css",)}
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return SortableByChangeList
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)

@@ -1091,6 +1091,33 @@ def test_the_runs_changelist_makes_no_query_per_row(admin_client):
     assert fifty == five
 
 
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        # Column 0 is the action checkbox: 1 is the id, 6 the created time.
+        ("2", "-created_at"),  # the workflow name: not sortable, the default order stays
+        ("3.4.5", "-created_at"),  # status, queue and schedule: likewise
+        ("6", "created_at"),  # the created time, oldest first
+        ("1", "workflow_id"),  # the id
+        ("2.1", "workflow_id"),  # the sortable part of a mixed request is kept
+    ],
+)
+def test_runs_sort_only_by_indexed_columns_even_through_a_hand_written_url(
+    admin_client, order, expected
+):
+    _enqueue(2)
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(RUNS, {"o": order})
+    assert response.status_code == 200
+    [listing] = [q["sql"] for q in queries if "LIMIT" in q["sql"] and "ORDER BY" in q["sql"]]
+    ordering = listing.split("ORDER BY", 1)[1].split("LIMIT", 1)[0]
+    column, direction = expected.lstrip("-"), "DESC" if expected.startswith("-") else "ASC"
+    first = ordering.split(",")[0]
+    assert column in first and direction in first, ordering
+    for unsortable in ('"name"', "status", "queue_name", "schedule_name", "started_at"):
+        assert unsortable not in ordering, ordering
+
+
 def test_runs_cannot_be_added_or_changed_and_steps_have_no_admin(admin_client):
     [run_id] = _enqueue(1)
     assert admin_client.get(reverse("admin:django_durable_workflowrun_add")).status_code == 403
