@@ -323,7 +323,7 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             start, end = form.cleaned_data["start"], form.cleaned_data["end"]
             for row in rows:
                 try:
-                    slots = schedules.backfill_slots(row.schedule_name, start, end, limit=limit)
+                    slots = schedules.row_slots(row, start, end, limit=limit)
                 except DurableError as exc:
                     refused = True
                     previews.append({"schedule": row, "error": str(exc)})

@@ -162,13 +162,50 @@ class Cron:
         return best
 
     def slots_between(self, start: datetime, end: datetime) -> Iterator[datetime]:
-        """Every fire instant strictly between ``start`` and ``end``, ascending, in UTC."""
+        """Every fire instant strictly between ``start`` and ``end``, ascending, in UTC.
+
+        The same instants as ``next_after`` chained from ``start``. Where the offset stays
+        constant and no DST rule applies, successive slots come from one croniter walk
+        instead of a new croniter per slot (several times faster for long backfills).
+        """
         current = start
         while True:
             current = self.next_after(current)
             if current >= end:
                 return
             yield current
+            plain_until = self._plain_until(current)
+            if plain_until is None:
+                continue
+            offset = _offset(self.tzinfo, current)
+            walk = croniter(
+                self._croniter_text,
+                (current + offset).replace(tzinfo=None),
+                second_at_beginning=self.has_seconds,
+            )
+            limit = min(plain_until, end)
+            while True:
+                instant = (walk.get_next(datetime) - offset).replace(tzinfo=UTC)
+                if instant >= limit:
+                    break
+                current = instant
+                yield current
+            if limit == end:
+                return
+
+    def _plain_until(self, after: datetime) -> datetime | None:
+        """Up to when the fires after ``after`` are plain croniter matches at its offset:
+        the next transition (or the end of the span searched for one), provided
+        ``after`` is past any fire a previous gap shifts or a fall-back repeats;
+        ``None`` if it is not."""
+        previous = _previous_transition(self.tzinfo, after)
+        if previous is not None and after < previous.at + _MAX_SHIFT:
+            return None
+        following = _next_transition(self.tzinfo, after)
+        if following is not None:
+            return following.at
+        # No transition up to the end of next year (_next_transition's span).
+        return datetime(after.year + 2, 1, 1, tzinfo=UTC)
 
     # -- the two kinds of fires ----------------------------------------------------------
 

@@ -19,6 +19,7 @@ from django_durable.schedules.manual import (
     backfill,
     backfill_schedule,
     backfill_slots,
+    row_slots,
     trigger_schedule,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "list_schedules",
     "pause_schedule",
     "resume_schedule",
+    "row_slots",
     "save_schedule",
     "scheduled",
     "sync_code_schedules",

@@ -105,13 +105,20 @@ def backfill_slots(name: str, start: datetime, end: datetime, *, limit: int) -> 
 
     More than ``limit`` slots raise ``InvalidScheduleError`` (nothing is enqueued).
     """
-    row = _get(name)
+    return row_slots(_get(name), start, end, limit=limit)
+
+
+def row_slots(
+    row: WorkflowSchedule, start: datetime, end: datetime, *, limit: int
+) -> list[datetime]:
+    """``backfill_slots`` for a schedule row already loaded (the admin's selection)."""
     slots: list[datetime] = []
     for slot in row.definition().cron().slots_between(start, end):
         if len(slots) >= limit:
             raise InvalidScheduleError(
-                f"Backfilling {name!r} from {start.isoformat()} to {end.isoformat()} would "
-                f"enqueue more than {limit} runs (DURABLE['MAX_BACKFILL']); narrow the range.",
+                f"Backfilling {row.schedule_name!r} from {start.isoformat()} to "
+                f"{end.isoformat()} would enqueue more than {limit} runs "
+                f"(DURABLE['MAX_BACKFILL']); narrow the range.",
                 field="end",
             )
         slots.append(slot)

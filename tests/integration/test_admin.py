@@ -545,6 +545,24 @@ def test_a_long_backfill_preview_shows_the_first_and_last_three_slots(admin_clie
     ]
 
 
+def test_the_backfill_preview_makes_no_query_per_schedule(admin_client):
+    rows = [create(f"p-{index}", cron="0 9 * * *") for index in range(8)]
+
+    def preview_queries(selected: list[Any]) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = backfill_page(
+                admin_client,
+                selected,
+                start="2026-01-01T00:00",
+                end="2026-01-04T00:00",
+                preview="Preview",
+            )
+        assert len(preview_rows(response)) == len(selected)
+        return len(queries)
+
+    assert preview_queries(rows[:2]) == preview_queries(rows)
+
+
 def test_backfill_apply_enqueues_the_slots_and_reports_the_count(client):
     operator(client, "view_workflowschedule", "backfill_workflowschedule")
     row = create("a", cron="0 9 * * *", cron_timezone=NEW_YORK)

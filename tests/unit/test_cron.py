@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from django_durable.cron import Cron
+from django_durable.cron import Cron, _transitions_of_year
 from django_durable.exceptions import DurableError, InvalidScheduleError
 
 NEW_YORK = "America/New_York"
@@ -53,6 +53,7 @@ TROLL = "Antarctica/Troll"
 APIA = "Pacific/Apia"
 
 H = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
 def utc(
@@ -1440,6 +1441,51 @@ def test_slots_between_is_lazy() -> None:
         utc(2026, 1, 1, 0, 0, 2),
         utc(2026, 1, 1, 0, 0, 3),
     ]
+
+
+@pytest.mark.parametrize(
+    "tz",
+    [
+        "UTC",
+        "Europe/Paris",
+        "America/New_York",
+        "Australia/Lord_Howe",  # 30-minute transitions
+        "Pacific/Chatham",  # transitions at 02:45 local
+        "Pacific/Apia",  # a skipped day in 2011
+        "America/Santiago",  # transitions at midnight
+    ],
+)
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "*/7 * * * *",
+        "30 2 * * *",
+        "0,30 1-3 * * *",
+        "15 */2 * * *",
+        "0 0 29 2 *",
+        "0 12 * * 1-5",
+        "45 1 1 * 0",  # the 1st of the month or a Sunday: croniter's OR of the day fields
+        "*/20 59 1 * * *",
+    ],
+)
+def test_slots_between_is_next_after_chained_across_transitions(expression: str, tz: str) -> None:
+    """``slots_between`` walks runs of slots without a new croniter per slot; the walk
+    must be exactly ``next_after`` chained, through every transition of the windows
+    (two days either side of each)."""
+    cron = Cron.parse(expression, tz)
+    windows = [
+        (transition.at - 2 * DAY, transition.at + 2 * DAY)
+        for year in (2011, 2026)
+        for transition in _transitions_of_year(cron.tzinfo, year)
+    ]
+    windows.append((utc(2027, 12, 30, 23, 58, 1, 5), utc(2028, 1, 2, 0, 0, 0, 7)))
+    for start, end in windows:
+        chained = []
+        current = cron.next_after(start)
+        while current < end:
+            chained.append(current)
+            current = cron.next_after(current)
+        assert list(cron.slots_between(start, end)) == chained, (start, end)
 
 
 # ---------------------------------------------------------------- invalid input
