@@ -19,6 +19,7 @@ import django_durable as durable
 from django_durable import conf, registry
 from django_durable.management.commands import runscheduler as runscheduler_command
 from django_durable.models import RunStatus, WorkflowRun, WorkflowSchedule
+from django_durable.schedules import sync_code_schedules
 from django_durable.worker import Worker
 from tests import workflows
 from tests.integration.workers import release
@@ -66,7 +67,19 @@ def status(workflow_id: str) -> str:
     return str(WorkflowRun.objects.get(pk=workflow_id).status)
 
 
+def pause_code_schedules() -> None:
+    """Write the code-defined schedules now, paused: the command's scheduler keeps them
+    paused, so a slot of theirs coming due between its start and its tick (every 5
+    minutes in the test settings) adds no run to what a test counts."""
+    sync_code_schedules(timezone.now())
+    names = WorkflowSchedule.objects.filter(origin="code").values_list("schedule_name", flat=True)
+    assert names
+    for name in names:
+        assert durable.pause_schedule(name) is True
+
+
 def test_batch_runs_what_is_enqueued_then_returns_and_says_what_it_served(worker_id):
+    pause_code_schedules()
     ids = [enqueue(workflows.QUEUE_PLAIN, workflows.three_steps, i) for i in range(3)]
 
     out = runscheduler("--batch", "--queues", "queues-plain", "--executor-id", worker_id)
@@ -147,7 +160,9 @@ def test_max_runs_exits_once_that_many_runs_have_finished(worker_id):
 
 
 def test_shutdown_timeout_zero_is_accepted(worker_id):
-    out = runscheduler("--batch", "--shutdown-timeout", "0", "--executor-id", worker_id)
+    out = runscheduler(
+        "--batch", "--shutdown-timeout", "0", "--no-scheduler", "--executor-id", worker_id
+    )
     assert f"worker {worker_id} stopped (0 runs)." in out
 
 
@@ -168,7 +183,10 @@ def test_no_worker_batch_fires_due_schedules_and_leaves_the_runs_enqueued():
         schedule="* * * * * *",
         context={"n": 1},
     )
-    WorkflowSchedule.objects.update(next_fire_at=last_whole_second())
+    pause_code_schedules()
+    WorkflowSchedule.objects.filter(schedule_name="every-second").update(
+        next_fire_at=last_whole_second()
+    )
 
     out = runscheduler("--no-worker", "--batch")
 

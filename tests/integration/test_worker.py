@@ -163,7 +163,8 @@ def test_an_idle_worker_wakes_at_once_when_a_run_is_enqueued(worker_thread):
 
 
 def test_a_worker_runs_up_to_its_concurrency_at_once(worker):
-    ids = [enqueue(PLAIN, workflows.queued_timed, 0.3) for _ in range(4)]
+    # Long enough for all four to start within the first one's run on a busy machine.
+    ids = [enqueue(PLAIN, workflows.queued_timed, 1.0) for _ in range(4)]
     assert worker("queues-plain", concurrency=4) == 4
     assert max_overlap(intervals(ids)) == 4
 

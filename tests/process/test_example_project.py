@@ -167,6 +167,15 @@ class Project:
         return sorted(self.query("SELECT metric_type, value, workflow_id FROM demo_metric"))
 
 
+PAUSE_ALL = """
+import json
+from django.utils import timezone
+import django_durable as durable
+from django_durable.schedules import sync_code_schedules
+sync_code_schedules(timezone.now())
+print(json.dumps([durable.pause_schedule(s["schedule_name"]) for s in durable.list_schedules()]))
+"""
+
 TRIGGER_ALL_BUT_METRICS = """
 import json
 import django_durable as durable
@@ -234,10 +243,16 @@ def test_setup_is_idempotent_and_every_demo_workflow_succeeds(project: Project) 
     assert "System check identified no issues (0 silenced)." in project.manage("check")
     assert "No changes detected" in project.manage("makemigrations", "--check", "--dry-run")
 
-    # The first scheduler start writes the code-defined schedules and runs the welcome
-    # notification (two emails around a durable sleep).
+    # Every schedule is paused before the first scheduler start, so no slot fires in this
+    # test whatever the time: a 15-second or an hourly slot coming due between writing the
+    # schedules and the scheduler's tick would add runs and metrics. (The scheduler's start
+    # writes the code-defined ones; it keeps them paused; triggering ignores the pause.)
+    assert all(project.shell(PAUSE_ALL))
+    # The first scheduler start runs the welcome notification (two emails around a
+    # durable sleep).
     project.batch()
     schedules = project.schedules()
+    assert {row["status"] for row in schedules.values()} == {"PAUSED"}
     assert set(schedules) == APPLIED | CREATED | IN_CODE
     assert schedules["payment-settlement"]["workflow_class_name"] == "PaymentWorkflows"
     assert schedules["payment-settlement"]["cron_timezone"] == "America/New_York"
@@ -251,8 +266,8 @@ def test_setup_is_idempotent_and_every_demo_workflow_succeeds(project: Project) 
     assert welcome["output"].endswith("@mail.example.com>")
     assert project.steps(WELCOME_ID) == ["send_notification", "durable.sleep", "send_notification"]
 
-    # From here on only the workers run (no slot of the 15-second schedule fires): one
-    # triggered run per schedule, metrics first (the reports read them).
+    # From here on only the workers run: one triggered run per schedule, metrics first
+    # (the reports read them).
     (collect_id,) = project.shell(
         "import json, django_durable as durable; "
         "print(json.dumps([durable.trigger_schedule('collect-metrics').workflow_id]))"

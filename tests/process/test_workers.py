@@ -96,6 +96,7 @@ def test_a_killed_workers_run_is_finished_by_another_worker(spawn_worker, execut
     first = spawn_worker(
         "--queues",
         "queues-plain",
+        "--no-scheduler",
         executor_id=dead,
         env={**FAST, "DURABLE_TEST_CRASH_AFTER_STEP_2": "1"},
     )
@@ -146,7 +147,7 @@ def test_a_killed_workers_run_is_finished_by_another_worker(spawn_worker, execut
 
 
 def test_sigterm_lets_the_running_workflow_finish_then_exits_0(spawn_worker, executor_id):
-    wid = enqueue(workflows.QUEUE_PLAIN, "drain-1", workflows.queued_slow, "drain-1", 1.0)
+    wid = enqueue(workflows.QUEUE_PLAIN, "drain-1", workflows.queued_slow, "drain-1", 3.0)
     child = spawn_worker(
         *"--queues queues-plain --concurrency 1 --no-scheduler".split(),
         executor_id=executor_id("drain"),
