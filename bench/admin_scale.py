@@ -70,11 +70,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import django  # noqa: E402
-from django.conf import settings  # noqa: E402
 
+from bench._scratch import configure_django, scratch_database  # noqa: E402
 from bench.adminapp import data  # noqa: E402
 
-PG_DATABASE = f"durable_bench_{os.getpid()}"
 SETTINGS_MODULE = "bench.adminapp.settings"
 SCHEDULES_URL = "/admin/django_durable/workflowschedule/"
 RUNS_URL = "/admin/django_durable/workflowrun/"
@@ -130,30 +129,6 @@ class Page:
 
 
 # -- set-up --------------------------------------------------------------------------------
-
-
-def _configure_django(dsn: str) -> None:
-    os.environ["DURABLE_BENCH_DATABASE"] = PG_DATABASE
-    os.environ["DURABLE_BENCH_DSN"] = dsn
-    import importlib
-
-    module = importlib.import_module(SETTINGS_MODULE)
-    settings.configure(**{k: getattr(module, k) for k in dir(module) if k.isupper()})
-    django.setup()
-
-
-def _pg_admin(dsn: str, sql: str) -> None:
-    import psycopg
-
-    for attempt in range(RETRIES):  # the server may be restarting
-        try:
-            with psycopg.connect(dsn, dbname="postgres", autocommit=True) as conn:
-                conn.execute(sql)
-            return
-        except psycopg.OperationalError:
-            if attempt == RETRIES - 1:
-                raise
-            time.sleep(5)
 
 
 # -- the pages -----------------------------------------------------------------------------
@@ -530,13 +505,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.small_factor < 0:
         parser.error("--small-factor must be >= 0")
 
-    _configure_django(args.pg_dsn)
+    configure_django(SETTINGS_MODULE, args.pg_dsn)
     from django.core.management import call_command
-    from django.db import connections
 
-    _pg_admin(args.pg_dsn, f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-    _pg_admin(args.pg_dsn, f"CREATE DATABASE {PG_DATABASE}")
-    try:
+    with scratch_database(args.pg_dsn):
         call_command("migrate", verbosity=0, interactive=False)
         version = data.query("SHOW server_version")[0][0]
         print(
@@ -555,9 +527,6 @@ def main(argv: list[str] | None = None) -> None:
         big = measure_scale(args.schedules, args.runs, args)
         _report(big, small, args)
         _report_plans(_explain_pages(big, args.explain_ms), args)
-    finally:
-        connections.close_all()
-        _pg_admin(args.pg_dsn, f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -46,10 +46,11 @@ if str(REPO_ROOT) not in sys.path:
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from bench._scratch import scratch_database  # noqa: E402
+
 WORKER_ENV = "DURABLE_BENCH_WORKER"
 """JSON spec of the database a worker process benchmarks; unset in the parent process."""
 
-PG_DATABASE = f"durable_bench_{os.getpid()}"
 PROBE_TABLE = "durable_bench_insert_probe"
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
 SQLITE_OPTIONS: dict[str, Any] = {
@@ -344,14 +345,6 @@ def _worker_main() -> None:
 # ---------------------------------------------------------------- parent process
 
 
-def _pg_admin(dsn: str, sql: str) -> None:
-    """Run one statement on the server's ``postgres`` database (CREATE/DROP DATABASE)."""
-    import psycopg
-
-    with psycopg.connect(dsn, dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
-
-
 def _run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     env = {**os.environ, WORKER_ENV: json.dumps(spec)}
     proc = subprocess.run(
@@ -375,13 +368,9 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "profile": args.profile,
     }
     if backend == "postgres":
-        spec.update(dsn=args.pg_dsn, name=PG_DATABASE)
-        _pg_admin(args.pg_dsn, f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        _pg_admin(args.pg_dsn, f"CREATE DATABASE {PG_DATABASE}")
-        try:
+        with scratch_database(args.pg_dsn) as name:
+            spec.update(dsn=args.pg_dsn, name=name)
             return _run_worker(spec)
-        finally:
-            _pg_admin(args.pg_dsn, f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
     if backend == "sqlite":
         tmp = tempfile.mkdtemp(prefix="durable_bench_")
         spec["path"] = str(Path(tmp) / "bench.sqlite3")

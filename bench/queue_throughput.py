@@ -67,31 +67,12 @@ if str(REPO_ROOT) not in sys.path:
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-PG_DATABASE = f"durable_bench_{os.getpid()}"
+from bench._scratch import SCRATCH_DATABASE, configure_django, scratch_database  # noqa: E402
+
 PROBE_TABLE = "durable_bench_insert_probe"
 PROBE_CLIENTS = 8
 SETTINGS_MODULE = "bench.benchapp.settings"
 WORKER_TIMEOUT = 900.0
-
-
-def _configure_django(dsn: str, conn_max_age: str) -> None:
-    """Configure Django with the workers' settings module, on the scratch database."""
-    os.environ["DURABLE_BENCH_DATABASE"] = PG_DATABASE
-    os.environ["DURABLE_BENCH_DSN"] = dsn
-    os.environ["DURABLE_BENCH_CONN_MAX_AGE"] = conn_max_age
-    import importlib
-
-    module = importlib.import_module(SETTINGS_MODULE)
-    settings.configure(**{k: getattr(module, k) for k in dir(module) if k.isupper()})
-    django.setup()
-
-
-def _pg_admin(dsn: str, sql: str) -> None:
-    """Run one statement on the server's ``postgres`` database (CREATE/DROP DATABASE)."""
-    import psycopg
-
-    with psycopg.connect(dsn, dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
 
 
 def _query(sql: str, params: list[Any] | None = None) -> Any:
@@ -189,7 +170,7 @@ def _probe_pgbench(pgbench: str, dsn: str, seconds: float) -> float:
     argv = [pgbench, "-n", "-c", str(PROBE_CLIENTS), "-j", str(os.cpu_count() or 1)]
     argv += ["-T", str(round(seconds)), "-f", script.name]
     argv += ["-h", params.get("host", "127.0.0.1"), "-p", params.get("port", "5432")]
-    argv += ["-U", params.get("user", "postgres"), PG_DATABASE]
+    argv += ["-U", params.get("user", "postgres"), SCRATCH_DATABASE]
     try:
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     finally:
@@ -209,7 +190,7 @@ def _probe_threads(dsn: str, seconds: float) -> float:
     deadline: list[float] = []
 
     def client(index: int) -> None:
-        with psycopg.connect(dsn, dbname=PG_DATABASE, autocommit=True) as conn:
+        with psycopg.connect(dsn, dbname=SCRATCH_DATABASE, autocommit=True) as conn:
             start.wait()
             while time.monotonic() < deadline[0]:
                 conn.execute(f"INSERT INTO {PROBE_TABLE} (n) VALUES (1)")  # noqa: S608
@@ -431,15 +412,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.n < 1 or args.concurrency < 1 or not counts or min(counts) < 1:
         parser.error("--n, --concurrency and every process count must be >= 1")
 
-    _configure_django(args.pg_dsn, args.conn_max_age)
+    configure_django(SETTINGS_MODULE, args.pg_dsn, conn_max_age=args.conn_max_age)
     from django.core.management import call_command
-    from django.db import connections
 
-    _pg_admin(args.pg_dsn, f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-    _pg_admin(args.pg_dsn, f"CREATE DATABASE {PG_DATABASE}")
-    logs = Path(tempfile.mkdtemp(prefix="durable_bench_"))
     results = []
-    try:
+    with (
+        scratch_database(args.pg_dsn),
+        tempfile.TemporaryDirectory(prefix="durable_bench_", ignore_cleanup_errors=True) as tmp,
+    ):
+        logs = Path(tmp)
         call_command("migrate", verbosity=0, interactive=False)
         _query(f"CREATE TABLE {PROBE_TABLE} (id bigserial PRIMARY KEY, n integer NOT NULL)")
         info = _server_info()
@@ -483,10 +464,6 @@ def main(argv: list[str] | None = None) -> None:
             )
             if args.profile:
                 _print_profiles(logs, processes, args.n)
-    finally:
-        connections.close_all()
-        _pg_admin(args.pg_dsn, f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        shutil.rmtree(logs, ignore_errors=True)
     print()
     print(_table(results))
     print()

@@ -37,7 +37,6 @@ import math
 import os
 import platform
 import pstats
-import shutil
 import signal
 import subprocess
 import sys
@@ -55,29 +54,12 @@ if str(REPO_ROOT) not in sys.path:
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-PG_DATABASE = f"durable_bench_{os.getpid()}"
+from bench._scratch import configure_django, scratch_database  # noqa: E402
+
 SETTINGS_MODULE = "bench.schedapp.settings"
 MINUTE_PREFIX = "minute-"
 SECOND_NAME = "second"
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _configure_django(dsn: str, conn_max_age: str) -> None:
-    os.environ["DURABLE_BENCH_DATABASE"] = PG_DATABASE
-    os.environ["DURABLE_BENCH_DSN"] = dsn
-    os.environ["DURABLE_BENCH_CONN_MAX_AGE"] = conn_max_age
-    import importlib
-
-    module = importlib.import_module(SETTINGS_MODULE)
-    settings.configure(**{k: getattr(module, k) for k in dir(module) if k.isupper()})
-    django.setup()
-
-
-def _pg_admin(dsn: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(dsn, dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
 
 
 def _query(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -373,14 +355,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.schedules < 1 or args.minutes < 1 or args.warmup_minutes < 0:
         parser.error("--schedules and --minutes must be >= 1, --warmup-minutes >= 0")
 
-    _configure_django(args.pg_dsn, args.conn_max_age)
+    configure_django(SETTINGS_MODULE, args.pg_dsn, conn_max_age=args.conn_max_age)
     from django.core.management import call_command
-    from django.db import connections
 
-    _pg_admin(args.pg_dsn, f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-    _pg_admin(args.pg_dsn, f"CREATE DATABASE {PG_DATABASE}")
-    logs = Path(tempfile.mkdtemp(prefix="durable_bench_"))
-    try:
+    with (
+        scratch_database(args.pg_dsn),
+        tempfile.TemporaryDirectory(prefix="durable_bench_", ignore_cleanup_errors=True) as tmp,
+    ):
+        logs = Path(tmp)
         call_command("migrate", verbosity=0, interactive=False)
         version = _query("SHOW server_version")[0][0]
         print(
@@ -390,10 +372,6 @@ def main(argv: list[str] | None = None) -> None:
             f"{settings.DATABASES['default']['CONN_MAX_AGE']}"
         )
         measure(args, logs)
-    finally:
-        connections.close_all()
-        _pg_admin(args.pg_dsn, f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        shutil.rmtree(logs, ignore_errors=True)
 
 
 if __name__ == "__main__":
