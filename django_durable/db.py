@@ -4,6 +4,7 @@ advisory locks and notifications.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import zlib
@@ -96,7 +97,39 @@ def _select_steps_sql(q: Callable[[str], str]) -> str:
     )
 
 
+def _names_match(q: Callable[[str], str], column: str, postgresql: bool) -> str:
+    """``column`` is one of a list given as one parameter: a PostgreSQL array, or a JSON
+    array on SQLite (``json_each``), so the text does not depend on the list's length."""
+    if postgresql:
+        return f"{q(column)} = ANY(%s)"
+    return f"{q(column)} IN (SELECT value FROM json_each(%s))"  # noqa: S608
+
+
+def _claim_select_sql(q: Callable[[str], str], postgresql: bool) -> str:
+    # The order is the partial queue index's: priority, then the due time.
+    return (
+        f"SELECT {q('workflow_id')}, {q('name')} FROM {q(WorkflowRun._meta.db_table)} "  # noqa: S608
+        f"WHERE {q('queue_name')} = %s AND {q('status')} = %s "
+        f"AND ({q('run_after')} IS NULL OR {q('run_after')} <= %s) "
+        f"AND {_names_match(q, 'name', postgresql)} "
+        f"ORDER BY {q('priority')}, COALESCE({q('run_after')}, {q('created_at')}), "
+        f"{q('workflow_id')} LIMIT %s" + (" FOR UPDATE SKIP LOCKED" if postgresql else "")
+    )
+
+
+def _claim_update_sql(q: Callable[[str], str], postgresql: bool) -> str:
+    return (
+        f"UPDATE {q(WorkflowRun._meta.db_table)} SET {q('status')} = %s, "  # noqa: S608
+        f"{q('executor_id')} = %s, {q('started_at')} = %s, {q('updated_at')} = %s "
+        f"WHERE {_names_match(q, 'workflow_id', postgresql)} AND {q('status')} = %s"
+    )
+
+
 _BUILDERS: dict[str, Callable[[Callable[[str], str]], str]] = {
+    "claim_select/postgresql": lambda q: _claim_select_sql(q, postgresql=True),
+    "claim_select/sqlite": lambda q: _claim_select_sql(q, postgresql=False),
+    "claim_update/postgresql": lambda q: _claim_update_sql(q, postgresql=True),
+    "claim_update/sqlite": lambda q: _claim_update_sql(q, postgresql=False),
     "insert_run": _insert_run_sql,
     "finish_run": _finish_run_sql,
     "insert_step": _insert_step_sql,
@@ -143,6 +176,40 @@ def select_steps(using: str, workflow_id: str) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(_sql(connection, "select_steps"), [workflow_id])
         return list(cursor.fetchall())
+
+
+def claim_runs(
+    using: str,
+    queue_name: str,
+    workflow_names: list[str],
+    now: datetime,
+    limit: int,
+    executor_id: str,
+) -> list[tuple[str, str]]:
+    """Move up to ``limit`` due ``ENQUEUED`` runs of ``queue_name`` (of these workflows) to
+    ``PENDING`` on ``executor_id``; their ``(workflow_id, name)`` pairs, in claim order.
+
+    Two prebuilt statements inside the caller's transaction: a SELECT (``FOR UPDATE SKIP
+    LOCKED`` on PostgreSQL, where other claimers pass over the rows it takes) and an UPDATE.
+    """
+    connection = connections[using]
+    postgresql = connection.vendor == "postgresql"
+    suffix = "postgresql" if postgresql else "sqlite"
+
+    def many(values: list[str]) -> Any:
+        return values if postgresql else json.dumps(values)
+
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    enqueued, pending = RunStatus.ENQUEUED.value, RunStatus.PENDING.value
+    with connection.cursor() as cursor:
+        select = _sql(connection, f"claim_select/{suffix}")
+        cursor.execute(select, [queue_name, enqueued, stamp, many(workflow_names), limit])
+        taken = [(str(wid), str(name)) for wid, name in cursor.fetchall()]
+        if taken:
+            update = _sql(connection, f"claim_update/{suffix}")
+            ids = [wid for wid, _ in taken]
+            cursor.execute(update, [pending, executor_id, stamp, stamp, many(ids), enqueued])
+    return taken
 
 
 def _execute(connection: BaseDatabaseWrapper, sql: str, params: list[Any], savepoint: bool) -> int:

@@ -13,12 +13,16 @@ from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 
 from django_durable import conf, context, registry
-from django_durable.db import advisory_xact_lock, exclusive_transaction, is_postgresql, notify
+from django_durable.db import (
+    advisory_xact_lock,
+    claim_runs,
+    exclusive_transaction,
+    notify,
+)
 from django_durable.engine import calls, events, runs, steps
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.exceptions import ConfigurationError, QueueDeduplicatedError, WorkflowConflict
 from django_durable.models import RunStatus, WorkflowRun
-from django_durable.models.runs import DUE_AT
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +208,8 @@ def claim(
     (the workflows this process can execute). A run with a ``run_after`` later than
     ``now`` is left for a later claim; once due it counts as enqueued at its ``run_after``.
     """
-    if max_runs <= 0:
+    names = list(workflow_names)
+    if max_runs <= 0 or not names:
         return []
     using = conf.database_alias()
     runs_qs = WorkflowRun.objects.using(using).filter(queue_name=queue.name)
@@ -225,23 +230,7 @@ def claim(
             return []
         # Deferred runs (``run_after``) wait until due; among the due runs of one priority
         # the order is by due time, as the partial queue index sorts them.
-        candidates = (
-            runs_qs.enqueued()
-            .due(now)
-            .filter(name__in=list(workflow_names))
-            .order_by("priority", DUE_AT, "workflow_id")
-        )
-        if is_postgresql(using):
-            candidates = candidates.select_for_update(skip_locked=True)
-        taken: list[tuple[str, str]] = [
-            (str(wid), str(name))
-            for wid, name in candidates.values_list("workflow_id", "name")[:free]
-        ]
-        if taken:
-            ids = [wid for wid, _ in taken]
-            WorkflowRun.objects.using(using).filter(pk__in=ids, status=RunStatus.ENQUEUED).update(
-                status=RunStatus.PENDING, executor_id=executor_id, started_at=now, updated_at=now
-            )
+        taken = claim_runs(using, queue.name, names, now, free, executor_id)
     for workflow_id, _ in taken:
         logger.debug(
             "Claimed workflow %s from %s",

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import django_durable as durable
@@ -452,6 +453,27 @@ def test_racing_claimers_respect_the_global_concurrency(queue, limit):
         assert len(taken) == limit, (round_, results)
         assert WorkflowRun.objects.pending().count() == limit
         finish(*taken)
+
+
+def claim_plan(queue: queues.Queue) -> str:
+    """PostgreSQL's plan (sequential scans off) of the SELECT a claim of ``queue`` sends."""
+    enqueue_n(queue, 3)
+    with CaptureQueriesContext(connection) as captured:
+        claim(queue, "e1")
+    [select] = [q["sql"] for q in captured.captured_queries if "SKIP LOCKED" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            cursor.execute(f"EXPLAIN {select}")
+            return "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("SET enable_seqscan = on")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL query plans")
+def test_the_claim_reads_the_partial_queue_index():
+    plan = claim_plan(PLAIN)
+    assert "durable_run_inflight_queue" in plan, plan
 
 
 # Statements per claim, counted by django_assert_num_queries (BEGIN and COMMIT included).

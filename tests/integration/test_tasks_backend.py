@@ -25,10 +25,10 @@ from django.utils import timezone
 import django_durable as durable
 from django_durable import executors, queues, registry, serialization
 from django_durable.models import Executor, RunStatus, StepOutput, WorkflowRun, WorkflowSchedule
-from django_durable.models.runs import DUE_AT
 from django_durable.schedules import fire
 from django_durable.testing import run_until_idle
 from django_durable.worker import Worker
+from tests.integration.test_queues import claim_plan
 from tests.integration.workers import WorkerThread, release
 from tests.process.children import wait_until
 
@@ -695,16 +695,5 @@ def test_the_admin_shows_task_runs(admin_client):
     not DJANGO_6 or connection.vendor != "postgresql", reason="PostgreSQL query plans"
 )
 def test_the_claim_of_a_task_queue_uses_the_partial_queue_index():
-    with connection.cursor() as cursor:
-        cursor.execute("SET enable_seqscan = off")
-        try:
-            plan = (
-                WorkflowRun.objects.filter(queue_name="tasks-default")
-                .enqueued()
-                .due(timezone.now())
-                .order_by("priority", DUE_AT, "workflow_id")
-                .explain()
-            )
-        finally:
-            cursor.execute("SET enable_seqscan = on")
+    plan = claim_plan(registry.get_queue("tasks-default"))
     assert "durable_run_inflight_queue" in plan, plan
