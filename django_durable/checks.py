@@ -58,6 +58,46 @@ def check_code_schedules(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
     ]
 
 
+SUPPORTED_VENDORS = ("postgresql", "sqlite")
+
+
+@register()
+def check_database_vendor(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The durable database must exist and be PostgreSQL or SQLite (the claim, the locks
+    and the notifications are written for those two)."""
+    return database_vendor_errors(conf.database_alias(), settings.DATABASES)
+
+
+def database_vendor_errors(alias: str, databases: dict[str, Any]) -> list[CheckMessage]:
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db.utils import load_backend
+
+    database = databases.get(alias)
+    if database is None:
+        return [
+            Error(
+                f"DURABLE['DATABASE'] is {alias!r}, which is not in DATABASES.",
+                hint=f"Use one of: {', '.join(map(repr, databases))}.",
+                id="django_durable.E005",
+            )
+        ]
+    engine = str(database.get("ENGINE") or "")
+    try:
+        vendor = str(load_backend(engine).DatabaseWrapper.vendor)
+    except (ImproperlyConfigured, ImportError):
+        vendor = "not loadable here"
+    if vendor in SUPPORTED_VENDORS:
+        return []
+    return [
+        Error(
+            f"The durable database {alias!r} uses {engine!r} ({vendor}): django_durable "
+            "runs on PostgreSQL and SQLite.",
+            hint="Point DURABLE['DATABASE'] at a PostgreSQL or SQLite database alias.",
+            id="django_durable.E005",
+        )
+    ]
+
+
 @register()
 def check_sqlite_transaction_mode(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """SQLite needs IMMEDIATE transactions once several workflows run at once."""

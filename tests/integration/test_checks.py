@@ -133,6 +133,28 @@ def test_immediate_sqlite_and_postgresql_have_no_w001(engine, options):
     assert check_sqlite_transaction_mode() == []  # the test settings: IMMEDIATE or PostgreSQL
 
 
+def test_a_durable_database_other_than_postgresql_or_sqlite_is_e005():
+    from django_durable.checks import check_database_vendor, database_vendor_errors
+
+    assert check_database_vendor() == []  # the test settings: SQLite or PostgreSQL
+    databases = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "x.sqlite3"},
+        "pg": {"ENGINE": "django.db.backends.postgresql", "NAME": "x"},
+        "legacy": {"ENGINE": "django.db.backends.mysql", "NAME": "legacy"},
+        "typo": {"ENGINE": "django.db.backends.postgres", "NAME": "x"},
+    }
+    assert database_vendor_errors("default", databases) == []
+    assert database_vendor_errors("pg", databases) == []
+    for alias, engine in (("legacy", "mysql"), ("typo", "postgres")):
+        messages = database_vendor_errors(alias, databases)
+        assert ids(messages) == ["django_durable.E005"]
+        assert f"'{alias}'" in messages[0].msg and engine in messages[0].msg
+    # An alias missing from DATABASES is an error too, rather than a crash later.
+    messages = database_vendor_errors("missing", databases)
+    assert ids(messages) == ["django_durable.E005"]
+    assert "'missing'" in messages[0].msg and "'legacy'" in messages[0].hint
+
+
 @pytest.mark.django_db
 def test_a_schedule_row_of_an_unregistered_workflow_is_w002_with_check_database():
     import django_durable as durable
