@@ -84,7 +84,7 @@ def database_vendor_errors(alias: str, databases: dict[str, Any]) -> list[CheckM
     engine = str(database.get("ENGINE") or "")
     try:
         vendor = str(load_backend(engine).DatabaseWrapper.vendor)
-    except (ImproperlyConfigured, ImportError):
+    except (ImproperlyConfigured, ImportError, TypeError, ValueError):  # "" or a bad path
         vendor = "not loadable here"
     if vendor in SUPPORTED_VENDORS:
         return []

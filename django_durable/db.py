@@ -97,6 +97,13 @@ def _select_steps_sql(q: Callable[[str], str]) -> str:
     )
 
 
+def _literal(status: RunStatus) -> str:
+    """A status as an SQL literal. Written into the claim's text rather than passed as a
+    parameter, so that a prepared statement's generic plan can still use the partial queue
+    index (whose condition names the statuses); the values are this module's constants."""
+    return f"'{status.value}'"
+
+
 def _names_match(q: Callable[[str], str], column: str, postgresql: bool) -> str:
     """``column`` is one of a list given as one parameter: a PostgreSQL array, or a JSON
     array on SQLite (``json_each``), so the text does not depend on the list's length."""
@@ -109,7 +116,7 @@ def _claim_select_sql(q: Callable[[str], str], postgresql: bool) -> str:
     # The order is the partial queue index's: priority, then the due time.
     return (
         f"SELECT {q('workflow_id')}, {q('name')} FROM {q(WorkflowRun._meta.db_table)} "  # noqa: S608
-        f"WHERE {q('queue_name')} = %s AND {q('status')} = %s "
+        f"WHERE {q('queue_name')} = %s AND {q('status')} = {_literal(RunStatus.ENQUEUED)} "
         f"AND ({q('run_after')} IS NULL OR {q('run_after')} <= %s) "
         f"AND {_names_match(q, 'name', postgresql)} "
         f"ORDER BY {q('priority')}, COALESCE({q('run_after')}, {q('created_at')}), "
@@ -119,9 +126,13 @@ def _claim_select_sql(q: Callable[[str], str], postgresql: bool) -> str:
 
 def _claim_update_sql(q: Callable[[str], str], postgresql: bool) -> str:
     return (
-        f"UPDATE {q(WorkflowRun._meta.db_table)} SET {q('status')} = %s, "  # noqa: S608
+        f"UPDATE {q(WorkflowRun._meta.db_table)} "  # noqa: S608
+        f"SET {q('status')} = {_literal(RunStatus.PENDING)}, "
         f"{q('executor_id')} = %s, {q('started_at')} = %s, {q('updated_at')} = %s "
-        f"WHERE {_names_match(q, 'workflow_id', postgresql)} AND {q('status')} = %s"
+        f"WHERE {_names_match(q, 'workflow_id', postgresql)} "
+        # SQLite would otherwise read the status index (every enqueued run) rather than
+        # look the taken ids up by primary key: the unary + keeps it off that index.
+        f"AND {'' if postgresql else '+'}{q('status')} = {_literal(RunStatus.ENQUEUED)}"
     )
 
 
@@ -200,15 +211,14 @@ def claim_runs(
         return values if postgresql else json.dumps(values)
 
     stamp = connection.ops.adapt_datetimefield_value(now)
-    enqueued, pending = RunStatus.ENQUEUED.value, RunStatus.PENDING.value
     with connection.cursor() as cursor:
         select = _sql(connection, f"claim_select/{suffix}")
-        cursor.execute(select, [queue_name, enqueued, stamp, many(workflow_names), limit])
+        cursor.execute(select, [queue_name, stamp, many(workflow_names), limit])
         taken = [(str(wid), str(name)) for wid, name in cursor.fetchall()]
         if taken:
             update = _sql(connection, f"claim_update/{suffix}")
             ids = [wid for wid, _ in taken]
-            cursor.execute(update, [pending, executor_id, stamp, stamp, many(ids), enqueued])
+            cursor.execute(update, [executor_id, stamp, stamp, many(ids)])
     return taken
 
 

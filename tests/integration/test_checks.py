@@ -142,10 +142,11 @@ def test_a_durable_database_other_than_postgresql_or_sqlite_is_e005():
         "pg": {"ENGINE": "django.db.backends.postgresql", "NAME": "x"},
         "legacy": {"ENGINE": "django.db.backends.mysql", "NAME": "legacy"},
         "typo": {"ENGINE": "django.db.backends.postgres", "NAME": "x"},
+        "blank": {},
     }
     assert database_vendor_errors("default", databases) == []
     assert database_vendor_errors("pg", databases) == []
-    for alias, engine in (("legacy", "mysql"), ("typo", "postgres")):
+    for alias, engine in (("legacy", "mysql"), ("typo", "postgres"), ("blank", "''")):
         messages = database_vendor_errors(alias, databases)
         assert ids(messages) == ["django_durable.E005"]
         assert f"'{alias}'" in messages[0].msg and engine in messages[0].msg

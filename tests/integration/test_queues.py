@@ -476,6 +476,21 @@ def test_the_claim_reads_the_partial_queue_index():
     assert "durable_run_inflight_queue" in plan, plan
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite query plans")
+@pytest.mark.parametrize("taken", [1, 2, 8])
+def test_on_sqlite_the_claims_update_finds_the_taken_runs_by_primary_key(taken):
+    enqueue_n(PLAIN, 10)
+    with CaptureQueriesContext(connection) as captured:
+        claim(PLAIN, "e1", max_runs=taken)
+    [update] = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE")]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {update}")
+        plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
+    # Not the status index, which would read every enqueued run of every queue.
+    assert "durable_run_status" not in plan, plan
+    assert "workflow_id=?" in plan, plan
+
+
 # Statements per claim, counted by django_assert_num_queries (BEGIN and COMMIT included).
 # PostgreSQL takes a transaction-level advisory lock on a queue with a global limit, SQLite
 # an IMMEDIATE transaction (its BEGIN IMMEDIATE does the locking).
