@@ -129,7 +129,7 @@ def backfill(name: str, start: datetime, end: datetime) -> Backfill:
     """Enqueue every slot strictly between ``start`` and ``end`` that has no run yet."""
     row = _get(name)
     info = fire.workflow_of(row)
-    slots = backfill_slots(name, start, end, limit=int(conf.get("MAX_BACKFILL")))
+    slots = row_slots(row, start, end, limit=int(conf.get("MAX_BACKFILL")))
     return _enqueue(row, info, slots)
 
 

@@ -14,7 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import django_durable as durable
@@ -908,6 +910,15 @@ def test_backfill_up_to_max_backfill_is_allowed_and_beyond_it_writes_nothing():
             durable.backfill_schedule("hourly", utc(2026, 1, 2, 0, 30), utc(2026, 1, 2, 4, 30))
     assert "MAX_BACKFILL" in str(caught.value) and "'hourly'" in str(caught.value)
     assert WorkflowRun.objects.count() == 3
+
+
+def test_a_backfill_reads_its_schedule_row_once():
+    create("hourly", cron="0 * * * *")
+    with CaptureQueriesContext(connection) as captured:
+        durable.backfill_schedule("hourly", utc(2026, 1, 1, 0, 30), utc(2026, 1, 1, 3, 30))
+    table = WorkflowSchedule._meta.db_table
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    assert sum(table in sql for sql in reads) == 1, reads
 
 
 @pytest.mark.parametrize(
