@@ -16,14 +16,16 @@ if TYPE_CHECKING:
         step_id,
         workflow_id,
     )
-    from django_durable.engine.calls import start_workflow
+    from django_durable.engine.calls import start_workflow, start_workflow_async
     from django_durable.engine.control import (
         cancel_workflow,
         fork_workflow,
         list_workflows,
+        list_workflows_async,
         recover_pending_workflows,
         resume_workflow,
         retrieve_workflow,
+        retrieve_workflow_async,
     )
     from django_durable.engine.decorators import (
         ConfiguredInstance,
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
         workflow,
     )
     from django_durable.engine.handles import WorkflowHandle
-    from django_durable.engine.steps import sleep, sleep_async
+    from django_durable.engine.sleeping import sleep, sleep_async
     from django_durable.exceptions import (
         ConfigurationError,
         DurableError,
@@ -79,12 +81,15 @@ _EXPORTS = {
     "step_id": "django_durable.context",
     "workflow_id": "django_durable.context",
     "start_workflow": "django_durable.engine.calls",
+    "start_workflow_async": "django_durable.engine.calls",
     "cancel_workflow": "django_durable.engine.control",
     "fork_workflow": "django_durable.engine.control",
     "list_workflows": "django_durable.engine.control",
+    "list_workflows_async": "django_durable.engine.control",
     "recover_pending_workflows": "django_durable.engine.control",
     "resume_workflow": "django_durable.engine.control",
     "retrieve_workflow": "django_durable.engine.control",
+    "retrieve_workflow_async": "django_durable.engine.control",
     "ConfiguredInstance": "django_durable.engine.decorators",
     "durable_class": "django_durable.engine.decorators",
     "dbos_class": "django_durable.engine.decorators",
@@ -92,8 +97,8 @@ _EXPORTS = {
     "transaction": "django_durable.engine.decorators",
     "workflow": "django_durable.engine.decorators",
     "WorkflowHandle": "django_durable.engine.handles",
-    "sleep": "django_durable.engine.steps",
-    "sleep_async": "django_durable.engine.steps",
+    "sleep": "django_durable.engine.sleeping",
+    "sleep_async": "django_durable.engine.sleeping",
     "ConfigurationError": "django_durable.exceptions",
     "DurableError": "django_durable.exceptions",
     "InvalidStateError": "django_durable.exceptions",
@@ -167,16 +172,19 @@ __all__ = [
     "get_schedule",
     "list_schedules",
     "list_workflows",
+    "list_workflows_async",
     "logger",
     "pause_schedule",
     "recover_pending_workflows",
     "resume_schedule",
     "resume_workflow",
     "retrieve_workflow",
+    "retrieve_workflow_async",
     "scheduled",
     "sleep",
     "sleep_async",
     "start_workflow",
+    "start_workflow_async",
     "step",
     "step_id",
     "transaction",

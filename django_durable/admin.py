@@ -22,7 +22,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from django_durable import conf, definitions, registry, schedules, serialization
+from django_durable import conf, definitions, error_records, registry, schedules, serialization
 from django_durable.engine import control
 from django_durable.exceptions import DurableError
 from django_durable.forms import BackfillForm, WorkflowScheduleForm
@@ -416,8 +416,8 @@ def _pretty(text: str | None) -> str:
 
 
 def _error_text(text: str) -> str:
-    kind, message = serialization.error_summary(text) or ("?", "")
-    traceback = serialization.error_traceback(text)
+    kind, message = error_records.error_summary(text) or ("?", "")
+    traceback = error_records.error_traceback(text)
     return f"{kind}: {message}\n\n{traceback}".rstrip()
 
 

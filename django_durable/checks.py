@@ -98,34 +98,6 @@ def database_vendor_errors(alias: str, databases: dict[str, Any]) -> list[CheckM
     ]
 
 
-@register()
-def check_sqlite_transaction_mode(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """SQLite needs IMMEDIATE transactions once several workflows run at once."""
-    alias = conf.database_alias()
-    return sqlite_transaction_mode_warnings(alias, settings.DATABASES.get(alias, {}))
-
-
-def sqlite_transaction_mode_warnings(alias: str, database: dict[str, Any]) -> list[CheckMessage]:
-    if not str(database.get("ENGINE", "")).endswith("sqlite3"):
-        return []
-    mode = str((database.get("OPTIONS") or {}).get("transaction_mode") or "DEFERRED")
-    if mode.upper() == "IMMEDIATE":
-        return []
-    return [
-        Warning(
-            f"The durable database {alias!r} is SQLite with transaction_mode {mode!r}: "
-            "with a worker concurrency above 1 (runscheduler's default is 8), concurrent "
-            "runs can fail with 'database is locked' when a read transaction turns into a "
-            "write.",
-            hint=(
-                f"Set DATABASES[{alias!r}]['OPTIONS']['transaction_mode'] = 'IMMEDIATE' "
-                "(with a 'timeout' of some seconds), or run runscheduler --concurrency 1."
-            ),
-            id="django_durable.W001",
-        )
-    ]
-
-
 @register(Tags.database)
 def check_schedule_workflows(
     app_configs: Any = None, databases: Any = None, **kwargs: Any

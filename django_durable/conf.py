@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "DEAD_EXECUTOR_TIMEOUT": 30.0,
     "MAX_BACKFILL": 1000,
     "DATABASE": "default",
+    "CHECKPOINT_HOLD": 0.05,
 }
 
 
@@ -46,18 +47,9 @@ def unknown_keys() -> list[str]:
     return sorted(set(user) - set(DEFAULTS))
 
 
-_executor_override: list[str] = []
-
-
-def set_executor_id(value: str | None) -> None:
-    """Give this process an executor id (``runscheduler --executor-id``); ``None`` resets."""
-    _executor_override[:] = [value] if value else []
-
-
 def executor_id() -> str:
-    """This process's executor id: as set, ``DURABLE["EXECUTOR_ID"]``, or ``<host>:<pid>``."""
-    if _executor_override:
-        return _executor_override[0]
+    """The configured executor id: ``DURABLE["EXECUTOR_ID"]``, or ``<host>:<pid>``. A
+    runtime (``runscheduler --executor-id``) may run under another one."""
     configured = get("EXECUTOR_ID")
     if configured:
         return str(configured)

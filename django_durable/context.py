@@ -1,7 +1,9 @@
-"""Per-call state: the workflow being run, the step being run, and options for the next start.
+"""Per-call state: the run being executed, the step being run, options for the next start.
 
-Pure Python built on ``contextvars``, so it follows threads started with a copied context
-and ``async`` tasks alike.
+Pure Python built on ``contextvars``: every value lives in a ``ContextVar`` set and reset
+with its token, so concurrent ``asyncio`` tasks of one workflow (``gather``, ``TaskGroup``,
+``create_task``) and threads started with a copy of the context each see their own current
+step, while sharing their run.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from django_durable.exceptions import NonDeterministicWorkflowError, WorkflowCancelled
+from django_durable.exceptions import (
+    NonDeterministicWorkflowError,
+    WorkflowCancelled,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,21 +37,64 @@ class RecordedStep:
     """The child run this step started, if any."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Checkpoint:
+    """A step outcome to write: one ``StepOutput`` row."""
+
+    step_number: int
+    """Position of the step in the run."""
+    step_name: str
+    """The step's name."""
+    output: str | None = None
+    """Tagged JSON of the returned value."""
+    error: str | None = None
+    """Encoded exception."""
+    child_workflow_id: str | None = None
+    """The child run this step started."""
+    started_at: Any = None
+    """When the step's body started (``None`` for markers)."""
+    completed_at: Any = None
+    """When it ended."""
+
+
 @dataclass(eq=False)
-class WorkflowState:
-    """The mutable state of one run while this process executes it."""
+class RunContext:
+    """One run while this process executes it: shared by every task and thread of the run.
+
+    Step numbers are handed out in call order under a lock. ``held`` keeps the checkpoints
+    of completed steps that may still wait for the run's next durable action (they are
+    written before the next step's body runs, or with the run's outcome).
+    """
 
     workflow_id: str
     name: str
     executor_id: str
+    runtime: Any
+    """The ``Runtime`` executing the run."""
     recorded: dict[int, RecordedStep] = field(default_factory=dict)
-    last_step: int = 0
-    current_step: int | None = None
+    is_async: bool = False
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_number: int = 0
+    in_flight: int = 0
+    """Steps of this run whose bodies are running now."""
+    held: list[Checkpoint] = field(default_factory=list)
+    hold_seconds: float = 0.0
+    """How long a completed step's checkpoint may wait for the run's next write."""
+    flushing: bool = False
+    """The runtime's flusher is writing held checkpoints right now."""
+    flushed: threading.Condition = field(init=False)
+    finished: bool = False
+    """Set once the run's execution here has ended."""
 
-    def next_step(self) -> int:
-        self.last_step += 1
-        return self.last_step
+    def __post_init__(self) -> None:
+        self.flushed = threading.Condition(self.lock)
+
+    def next_number(self) -> int:
+        """The next step number, in call order (thread-safe)."""
+        with self.lock:
+            self.last_number += 1
+            return self.last_number
 
     def replayed(self, step_number: int, step_name: str) -> RecordedStep | None:
         """The recorded outcome of ``step_number``, checking it was the same step."""
@@ -73,45 +121,60 @@ class EnqueueOptions:
     """At most one active run per queue with this id."""
 
 
-_state: ContextVar[WorkflowState | None] = ContextVar("durable_workflow_state", default=None)
+_run: ContextVar[RunContext | None] = ContextVar("durable_run", default=None)
+_step: ContextVar[int | None] = ContextVar("durable_step", default=None)
 _next_id: ContextVar[list[str] | None] = ContextVar("durable_next_workflow_id", default=None)
 _enqueue: ContextVar[EnqueueOptions | None] = ContextVar("durable_enqueue_options", default=None)
 
 
-def current() -> WorkflowState | None:
-    """The state of the run executing in this context, or ``None``."""
-    return _state.get()
+def current() -> RunContext | None:
+    """The run executing in this context (inside its steps too), or ``None``."""
+    return _run.get()
+
+
+def workflow_body() -> RunContext | None:
+    """The run whose body (not one of its steps) is executing in this context, or ``None``.
+
+    Durable actions (steps, child workflows, sleeps, recorded calls) are recorded only
+    from a workflow's body; inside a step they are plain calls.
+    """
+    run = _run.get()
+    if run is None or _step.get() is not None:
+        return None
+    return run
 
 
 @contextmanager
-def running(state: WorkflowState) -> Iterator[WorkflowState]:
-    token = _state.set(state)
+def running(run: RunContext) -> Iterator[RunContext]:
+    """Execute ``run``'s body in this context (no step is current in it)."""
+    run_token = _run.set(run)
+    step_token = _step.set(None)
     try:
-        yield state
+        yield run
     finally:
-        _state.reset(token)
+        _step.reset(step_token)
+        _run.reset(run_token)
 
 
 @contextmanager
-def in_step(state: WorkflowState, step_number: int) -> Iterator[None]:
-    previous = state.current_step
-    state.current_step = step_number
+def in_step(step_number: int) -> Iterator[None]:
+    """Run a step's body: ``step_id()`` is ``step_number`` and durable calls are plain."""
+    token = _step.set(step_number)
     try:
         yield
     finally:
-        state.current_step = previous
+        _step.reset(token)
 
 
 def workflow_id() -> str | None:
     """The id of the workflow running in this context (``None`` outside a workflow)."""
-    state = _state.get()
-    return state.workflow_id if state else None
+    run = _run.get()
+    return run.workflow_id if run else None
 
 
 def step_id() -> int | None:
     """The number of the step running in this context (``None`` outside a step)."""
-    state = _state.get()
-    return state.current_step if state else None
+    return _step.get() if _run.get() is not None else None
 
 
 class SetWorkflowID:
@@ -141,7 +204,8 @@ def take_workflow_id() -> str | None:
 
 class SetEnqueueOptions:
     """``with SetEnqueueOptions(priority=1, deduplication_id="x"):`` applies to every
-    enqueue inside the block."""
+    enqueue inside the block (``Queue.enqueue`` and tasks); ``start_workflow``, which uses
+    no queue, is refused inside it."""
 
     def __init__(self, *, priority: int | None = None, deduplication_id: str | None = None):
         if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):

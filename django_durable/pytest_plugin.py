@@ -12,12 +12,25 @@ where Django is not configured; the fixtures need pytest-django's database fixtu
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from django_durable.testing import SchedulerClock
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After each test's body: stop the heartbeat a workflow call started in this process,
+    so it does not touch the database during later tests (it starts again with the next
+    run). The executor row stays; nothing else of the runtime changes."""
+    yield
+    runtime = sys.modules.get("django_durable.engine.runtime")
+    if runtime is not None:
+        runtime.stop_default_heartbeat()
 
 
 @pytest.fixture

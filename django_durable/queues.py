@@ -9,20 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import IntegrityError, transaction
-
-from django_durable import conf, context, registry
-from django_durable.db import (
-    advisory_xact_lock,
-    claim_runs,
-    exclusive_transaction,
-    notify,
-)
-from django_durable.engine import calls, events, runs, steps
+from django_durable import conf, registry
+from django_durable.db import advisory_xact_lock, exclusive_transaction, is_postgresql
+from django_durable.engine import enqueue as enqueuing
 from django_durable.engine.handles import WorkflowHandle
-from django_durable.exceptions import ConfigurationError, QueueDeduplicatedError, WorkflowConflict
-from django_durable.models import RunStatus, WorkflowRun
+from django_durable.exceptions import ConfigurationError
+from django_durable.models import WorkflowRun
+from django_durable.models import sql as run_sql
 
 logger = logging.getLogger(__name__)
 
@@ -113,84 +106,22 @@ class Queue:
         return self.concurrency is not None or self.limiter is not None
 
     def enqueue(self, fn: Any, *args: Any, **kwargs: Any) -> WorkflowHandle:
-        """Enqueue a run of workflow ``fn``; a worker of any process will execute it."""
-        return enqueue(self, fn, args, kwargs)
+        """Enqueue a run of workflow ``fn``; a worker of any process will execute it.
+
+        Inside a workflow the run is a child (id ``<parent>-<step>``), recorded as a step.
+        The same workflow id twice enqueues once.
+        """
+        info, receiver = registry.info_of(fn)
+        workflow_id, _ = enqueuing.enqueue(info, receiver + args, kwargs, queue_name=self.name)
+        return WorkflowHandle(workflow_id)
 
     async def enqueue_async(self, fn: Any, *args: Any, **kwargs: Any) -> WorkflowHandle:
-        return await sync_to_async(enqueue)(self, fn, args, kwargs)
-
-
-def enqueue(
-    queue: Queue,
-    fn: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    *,
-    workflow_id: str | None = None,
-    schedule_name: str | None = None,
-) -> WorkflowHandle:
-    """Write an ``ENQUEUED`` run (and wake idle workers on commit); return its handle.
-
-    Inside a workflow the run is a child: id ``<parent>-<step>``, recorded as a step.
-    The same workflow id twice enqueues once.
-    """
-    info, receiver = calls.workflow_info_of(fn)
-    parent = context.current()
-    if parent is not None and parent.current_step is not None:
-        parent = None
-    inv = runs.resolve(info, receiver + args, kwargs)
-    number, recorded = calls.child_slot(parent, info.name)
-    if recorded is not None:
-        return WorkflowHandle(str(recorded.child_workflow_id))
-    options = context.enqueue_options()
-    run = runs.new_run(
-        inv,
-        workflow_id or calls.choose_workflow_id(parent, number),
-        status=RunStatus.ENQUEUED,
-        parent_id=parent.workflow_id if parent else None,
-        queue_name=queue.name,
-        schedule_name=schedule_name,
-        priority=(options.priority or 0) if options else 0,
-        deduplication_id=options.deduplication_id if options else None,
-    )
-    insert_enqueued(run)
-    if parent is not None and number is not None:
-        steps.record_child(parent, number, info.name, run.pk, started=True)
-    return WorkflowHandle(run.pk)
-
-
-def insert_enqueued(run: WorkflowRun) -> bool:
-    """Insert an ``ENQUEUED`` row and notify workers in one transaction.
-
-    ``False`` if a run with that id already exists (idempotent enqueue).
-    """
-    using = conf.database_alias()
-    try:
-        with transaction.atomic(using=using):
-            run.save(force_insert=True, using=using)
-            notify(using, str(run.queue_name))
-            events.enqueued([run], using)
-    except IntegrityError:
-        existing = WorkflowRun.objects.using(using).filter(pk=run.pk).first()
-        if existing is None:
-            raise QueueDeduplicatedError(
-                f"Queue {run.queue_name!r} already has an active run with deduplication id "
-                f"{run.deduplication_id!r}."
-            ) from None
-        if existing.name != run.name:
-            raise WorkflowConflict(
-                f"Workflow id {run.pk!r} is already used by a run of {existing.name!r}; "
-                f"it cannot enqueue {run.name!r}."
-            ) from None
-        return False
-    logger.debug(
-        "Enqueued workflow %s (%s) on %s",
-        run.pk,
-        run.name,
-        run.queue_name,
-        extra={"action": "run_enqueued", "workflow_id": run.pk, "queue": run.queue_name},
-    )
-    return True
+        """``enqueue`` for coroutines (the row is written off the event loop)."""
+        info, receiver = registry.info_of(fn)
+        workflow_id, _ = await enqueuing.enqueue_async(
+            info, receiver + args, kwargs, queue_name=self.name
+        )
+        return WorkflowHandle(workflow_id)
 
 
 def claim(
@@ -199,10 +130,10 @@ def claim(
     max_runs: int,
     now: datetime,
     workflow_names: Iterable[str],
-) -> list[tuple[str, str]]:
-    """Move up to ``max_runs`` enqueued runs of ``queue`` to ``PENDING`` on ``executor_id``.
-
-    Returns ``(workflow_id, workflow_name)`` pairs. One short transaction. It respects the
+) -> list[WorkflowRun]:
+    """Move up to ``max_runs`` enqueued runs of ``queue`` to ``PENDING`` on ``executor_id``,
+    starting them; the claimed rows. One short transaction (one statement on PostgreSQL
+    for a queue without global limits). It respects the
     queue's global and per-worker concurrency and its rate limit, takes lower priority
     numbers first and FIFO within a priority, and only takes runs of ``workflow_names``
     (the workflows this process can execute). A run with a ``run_after`` later than
@@ -212,6 +143,11 @@ def claim(
     if max_runs <= 0 or not names:
         return []
     using = conf.database_alias()
+    unlimited = not queue.serialised and queue.worker_concurrency is None
+    if unlimited and is_postgresql(using):  # one statement, in autocommit
+        taken = run_sql.claim_runs(using, queue.name, names, now, max_runs, executor_id)
+        _log_claimed(queue, taken)
+        return taken
     runs_qs = WorkflowRun.objects.using(using).filter(queue_name=queue.name)
     with exclusive_transaction(using):
         if queue.serialised:
@@ -230,15 +166,19 @@ def claim(
             return []
         # Deferred runs (``run_after``) wait until due; among the due runs of one priority
         # the order is by due time, as the partial queue index sorts them.
-        taken = claim_runs(using, queue.name, names, now, free, executor_id)
-    for workflow_id, _ in taken:
+        taken = run_sql.claim_runs(using, queue.name, names, now, free, executor_id)
+    _log_claimed(queue, taken)
+    return taken
+
+
+def _log_claimed(queue: Queue, taken: list[WorkflowRun]) -> None:
+    for run in taken:
         logger.debug(
             "Claimed workflow %s from %s",
-            workflow_id,
+            run.pk,
             queue.name,
-            extra={"action": "run_claimed", "workflow_id": workflow_id, "queue": queue.name},
+            extra={"action": "run_claimed", "workflow_id": run.pk, "queue": queue.name},
         )
-    return taken
 
 
 INTERNAL_QUEUE = Queue(INTERNAL_QUEUE_NAME)

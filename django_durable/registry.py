@@ -6,6 +6,7 @@ by the names stored in run and schedule rows.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 from django_durable.exceptions import RegistrationError, WorkflowNotRegistered
+
+logger = logging.getLogger(__name__)
 
 
 class FuncType(StrEnum):
@@ -50,8 +53,8 @@ class WorkflowInfo:
     """The module that defined it."""
     is_async: bool
     """Whether the function is ``async def``."""
-    max_recovery_attempts: int
-    """How often a run may be recovered before it is given up."""
+    max_recovery_attempts: int | None
+    """How often a run may be recovered before it is given up (``None``: no limit)."""
     explicit_name: bool = False
     """Whether ``name`` was given to the decorator."""
     func_type: FuncType = FuncType.FUNCTION
@@ -92,8 +95,15 @@ def is_method_qualname(qualname: str) -> bool:
     return len(parts) > 1 and parts[-2] != "<locals>"
 
 
+def _origin(func: Callable[..., Any]) -> tuple[str, int]:
+    code = getattr(func, "__code__", None)
+    return func.__qualname__, getattr(code, "co_firstlineno", 0)
+
+
 def register_workflow(info: WorkflowInfo) -> None:
-    """Register ``info`` under its name; a clash with another module is an error."""
+    """Register ``info`` under its name; a clash with another module is an error, a second
+    function under the same name in the same module replaces the first with a warning (a
+    re-import of the module replaces its own entries silently)."""
     with _lock:
         existing = _workflows.get(info.name)
         if existing is not None and existing.module != info.module:
@@ -101,6 +111,16 @@ def register_workflow(info: WorkflowInfo) -> None:
                 f"Workflow name {info.name!r} is registered twice: by {existing.module} "
                 f"and by {info.module}. Give one of them another name with "
                 f"@workflow(name=...)."
+            )
+        if existing is not None and _origin(existing.func) != _origin(info.func):
+            logger.warning(
+                "Workflow name %r is registered twice in %s (%s, then %s); the second "
+                "replaces the first",
+                info.name,
+                info.module,
+                existing.func.__qualname__,
+                info.func.__qualname__,
+                extra={"action": "workflow_registered_twice"},
             )
         _workflows[info.name] = info
 

@@ -23,8 +23,10 @@ from django.db.models import Min
 from django.utils import timezone
 
 from django_durable import conf, registry
+from django_durable.context import Checkpoint, RunContext
 from django_durable.cron import Cron
-from django_durable.engine import events, runs, stored
+from django_durable.engine import execution, runs
+from django_durable.engine import runtime as runtimes
 from django_durable.models import ScheduleStatus, WorkflowSchedule
 from django_durable.scheduler import Scheduler
 from django_durable.schedules import sync_code_schedules
@@ -54,7 +56,7 @@ def run_until_idle(*, queues: Iterable[str] | None = None, concurrency: int = 4)
     worker = Worker(
         queues=queues,
         concurrency=concurrency,
-        executor_id=conf.executor_id(),
+        runtime=runtimes.current(),
         batch=True,
         listen=False,
     )
@@ -176,15 +178,16 @@ class CrashPoint:
     """The run that was stopped (``None`` until one was)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def _hook(self, workflow_id: str, workflow_name: str, number: int, name: str) -> None:
-        if number != self.step or (self.workflow and workflow_name != self.workflow):
+    def _observe(self, run: RunContext, checkpoint: Checkpoint) -> None:
+        if checkpoint.step_number != self.step or (self.workflow and run.name != self.workflow):
             return
         with self._lock:
             if self.workflow_id is not None:
                 return  # only the first matching run crashes
-            self.workflow_id = workflow_id
+            self.workflow_id = run.workflow_id
         raise SimulatedCrash(
-            f"Simulated crash of workflow {workflow_id} after step {number} ({name})."
+            f"Simulated crash of workflow {run.workflow_id} after step "
+            f"{checkpoint.step_number} ({checkpoint.step_name})."
         )
 
 
@@ -202,17 +205,18 @@ def crash_after_step(step: int, *, workflow: Any = None) -> Iterator[CrashPoint]
     if workflow is not None and name is None:
         name = registry.info_of(workflow)[0].name
     point = CrashPoint(step=step, workflow=name)
-    hook: Callable[[str, str, int, str], None] = point._hook
-    events.step_hooks.append(hook)
+    observers = runtimes.current().checkpoint_observers
+    observer: Callable[[RunContext, Checkpoint], None] = point._observe
+    observers.append(observer)
     try:
         yield point
     finally:
-        events.step_hooks.remove(hook)
+        observers.remove(observer)
 
 
 def recover(workflow_id: str) -> Any:
     """Finish a ``PENDING`` run of this process in the caller's thread, as a recovering
     worker would: recorded steps return their recorded outcome, the others run. Returns
     the run's result, or raises its error."""
-    stored.execute_by_id(workflow_id)
+    execution.execute_stored(workflow_id, runtimes.current())
     return runs.outcome(runs.fetch(workflow_id))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -14,11 +13,10 @@ from typing import Any
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
-from django_durable import conf, executors, registry
+from django_durable import conf, registry
 from django_durable.db import NOTIFY_CHANNEL, is_postgresql, listen
-from django_durable.engine import active as active_runs
-from django_durable.engine import stored
-from django_durable.engine.heartbeat import HEARTBEAT, mark_stopped
+from django_durable.engine import execution, recovery
+from django_durable.engine.runtime import Runtime
 from django_durable.exceptions import ConfigurationError, ExecutionInterrupted
 from django_durable.models import WorkflowRun
 from django_durable.queues import INTERNAL_QUEUE, Queue, claim
@@ -28,11 +26,15 @@ logger = logging.getLogger(__name__)
 
 class Worker:
     """Executes the runs enqueued on ``queues``: sync ones on a thread pool of
-    ``concurrency`` threads, async ones on one event loop.
+    ``concurrency`` threads, async ones on its runtime's event loop.
 
     ``run()`` loops until ``stop()``; with ``batch=True`` it returns once nothing is left to
     claim and nothing is running, and with ``max_runs`` once that many runs were taken and
     have finished. The queue's own limits apply on top of ``concurrency``.
+
+    ``runtime``: the runtime whose executor id claims and executes the runs (shared with
+    whoever gave it, e.g. ``runscheduler``); without one the worker makes its own (with
+    ``executor_id``) and shuts it down when ``run()`` returns.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class Worker:
         *,
         queues: Iterable[str] | None = None,
         concurrency: int = 8,
+        runtime: Runtime | None = None,
         executor_id: str | None = None,
         poll_interval: float | None = None,
         max_runs: int | None = None,
@@ -62,7 +65,14 @@ class Worker:
             # Resumed, forked, recovered and scheduled runs must always find a worker.
             self.queues.append(INTERNAL_QUEUE)
         self.concurrency = concurrency
-        self.executor_id = executor_id or conf.executor_id()
+        if runtime is not None and executor_id is not None and executor_id != runtime.executor_id:
+            raise ConfigurationError(
+                f"executor_id {executor_id!r} differs from the runtime's "
+                f"{runtime.executor_id!r}; give one or the other."
+            )
+        self._owns_runtime = runtime is None
+        self.runtime = runtime if runtime is not None else Runtime(executor_id)
+        self.executor_id = self.runtime.executor_id
         self.poll_interval = float(
             poll_interval if poll_interval is not None else conf.get("POLL_INTERVAL")
         )
@@ -77,8 +87,6 @@ class Worker:
         self._in_flight: dict[str, Future[Any]] = {}
         self._retry_at: dict[str, tuple[float, str]] = {}
         self._pool: ThreadPoolExecutor | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self._next_recovery = 0.0
 
@@ -86,9 +94,8 @@ class Worker:
 
     def run(self) -> int:
         """Run until stopped (or until done in batch / max-runs mode); returns runs claimed."""
-        conf.set_executor_id(self.executor_id)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="durable-worker")
-        HEARTBEAT.ensure_started()
+        self.runtime.started_running()
         if self.listen and is_postgresql(conf.database_alias()) and not self.batch:
             self._listener = threading.Thread(
                 target=self._listen, name="durable-listen", daemon=True
@@ -128,20 +135,11 @@ class Worker:
         """Re-enqueue the ``PENDING`` runs an earlier process with this executor id left.
 
         Its heartbeat is this process's now, so nobody else would ever see them as
-        orphaned. Runs this process is already executing (a direct call in another
-        thread) are left alone.
+        orphaned. Runs this runtime is executing (a direct call in another thread) are
+        left alone.
         """
         try:
-            leftovers = [
-                pk
-                for pk in WorkflowRun.objects.using(conf.database_alias())
-                .pending()
-                .of_executors([self.executor_id])
-                .values_list("pk", flat=True)
-                if active_runs.get(pk) is None
-            ]
-            if leftovers:
-                executors.requeue_runs(leftovers, self.executor_id, timezone.now())
+            recovery.requeue_leftovers(self.runtime)
         except DatabaseError as exc:
             logger.warning(
                 "Could not re-enqueue the runs executor %s left before it restarted: %s",
@@ -167,7 +165,7 @@ class Worker:
     def _tick(self) -> int:
         now = timezone.now()
         if time.monotonic() >= self._next_recovery:
-            executors.recover_dead(now, float(conf.get("DEAD_EXECUTOR_TIMEOUT")))
+            recovery.recover_dead(now, float(conf.get("DEAD_EXECUTOR_TIMEOUT")))
             self._next_recovery = time.monotonic() + float(conf.get("HEARTBEAT_INTERVAL"))
         self._resubmit_interrupted()
         names = registry.workflow_names()
@@ -176,8 +174,8 @@ class Worker:
             free = self._free_slots()
             if free <= 0:
                 break
-            for workflow_id, name in claim(queue, self.executor_id, free, now, names):
-                self._submit(workflow_id, name)
+            for row in claim(queue, self.executor_id, free, now, names):
+                self._submit(row.pk, row.name, row)
                 took += 1
         return took
 
@@ -214,17 +212,15 @@ class Worker:
             .exists()
         )
 
-    def _submit(self, workflow_id: str, name: str) -> None:
+    def _submit(self, workflow_id: str, name: str, row: WorkflowRun | None = None) -> None:
         self.claimed += 1
         info = registry.find_workflow(name)
         future: Future[Any]
         if info is not None and info.is_async:
-            future = asyncio.run_coroutine_threadsafe(
-                self._run_async(workflow_id, name), self._event_loop()
-            )
+            future = self.runtime.submit_coroutine(self._run_async(workflow_id, name, row))
         else:
             assert self._pool is not None  # noqa: S101  (set by run())
-            future = self._pool.submit(self._run_sync, workflow_id, name)
+            future = self._pool.submit(self._run_sync, workflow_id, name, row)
         with self._lock:
             self._in_flight[workflow_id] = future
         future.add_done_callback(lambda _: self._done(workflow_id))
@@ -234,33 +230,38 @@ class Worker:
             self._in_flight.pop(workflow_id, None)
         self._wake.set()
 
-    def _run_sync(self, workflow_id: str, name: str) -> None:
+    def _run_sync(self, workflow_id: str, name: str, row: WorkflowRun | None) -> None:
         close_old_connections()
         try:
-            stored.execute_by_id(workflow_id)
+            execution.execute_stored(workflow_id, self.runtime, row)
         except ExecutionInterrupted as exc:
             self._interrupted(workflow_id, name, exc)
         except Exception as exc:
-            stored.log_run_end(workflow_id, exc)
+            execution.log_end(workflow_id, exc)
         finally:
             close_old_connections()
 
-    async def _run_async(self, workflow_id: str, name: str) -> None:
+    async def _run_async(self, workflow_id: str, name: str, row: WorkflowRun | None) -> None:
         try:
-            await stored.aexecute_by_id(workflow_id)
+            await execution.aexecute_stored(workflow_id, self.runtime, row)
         except ExecutionInterrupted as exc:
-            self._interrupted(workflow_id, name, exc)
+            # (No connection to close here: the run's database work went through the
+            # runtime's threads, which recycle theirs.)
+            self._interrupted(workflow_id, name, exc, close=False)
         except Exception as exc:
-            stored.log_run_end(workflow_id, exc)
+            execution.log_end(workflow_id, exc)
 
-    def _interrupted(self, workflow_id: str, name: str, exc: BaseException) -> None:
+    def _interrupted(
+        self, workflow_id: str, name: str, exc: BaseException, *, close: bool = True
+    ) -> None:
         logger.warning(
             "Workflow %s was interrupted (%s); it resumes when the database is back",
             workflow_id,
             exc,
             extra={"action": "workflow_interrupted", "workflow_id": workflow_id},
         )
-        connections.close_all()
+        if close:
+            connections.close_all()
         with self._lock:
             self._retry_at[workflow_id] = (time.monotonic() + 1.0, name)
 
@@ -273,14 +274,6 @@ class Worker:
         for workflow_id, name in due:
             self.claimed -= 1  # a retry is not a new claim
             self._submit(workflow_id, name)
-
-    def _event_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="durable-async", daemon=True)
-            thread.start()
-            self._loop, self._loop_thread = loop, thread
-        return self._loop
 
     def _listen(self) -> None:
         """Wake the loop as soon as a run is enqueued anywhere (PostgreSQL LISTEN)."""
@@ -306,22 +299,11 @@ class Worker:
             left = sorted(self._in_flight)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        if self._loop is not None:
-            loop = self._loop
-            loop.call_soon_threadsafe(loop.stop)
-            if self._loop_thread is not None:
-                self._loop_thread.join(5)
-            if not loop.is_running():
-                loop.close()
         if self._listener is not None:
             self._listener.join(5)
-        HEARTBEAT.stop()
-        try:
-            mark_stopped(self.executor_id, leftover=bool(left))
-        except DatabaseError:
-            logger.warning("Could not record the executor's shutdown", exc_info=True)
-        finally:
-            connections.close_all()
+        if self._owns_runtime:
+            self.runtime.shutdown(timeout=0)
+        connections.close_all()
         if left:
             logger.warning(
                 "Stopped with %d workflows still running; they stay PENDING and are recovered: %s",

@@ -23,9 +23,9 @@ def _reset_counters() -> Iterator[None]:
 def _stop_heartbeat_before_teardown(django_db_setup: None) -> Iterator[None]:
     """The heartbeat thread must be gone before the test database is dropped."""
     yield
-    from django_durable.engine.heartbeat import HEARTBEAT
+    from django_durable.engine import runtime
 
-    HEARTBEAT.stop()
+    runtime.shutdown_default()
 
 
 @pytest.fixture

@@ -489,3 +489,190 @@ def admin_second_step(x: int) -> int:
 def admin_fails_at_step_two(x: int) -> int:
     """Steps: add_one, admin_second_step (fails while ``ADMIN_FAIL`` is set), add_one."""
     return add_one(admin_second_step(add_one(x)))
+
+
+# ---------------------------------------------------------------- engine edges
+# (added for tests/integration/test_engine_edges.py and tests/process/test_gathered_steps.py)
+
+
+def _create_event(label: str, value: int) -> None:
+    from django.db import connections
+
+    try:
+        Event.objects.create(label=label, value=value)
+    finally:
+        connections.close_all()  # a helper thread of the event loop: leave no connection
+
+
+@durable.step()
+async def gathered_step(label: str, value: int) -> int:
+    """Counts its executions (``CALLS`` here, an ``Event`` across processes), waits a
+    little so the gathered steps overlap, and returns ``value * 10``."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    if value == 3 and os.environ.get("DURABLE_TEST_GATHER_HANG") == "1":
+        await asyncio.sleep(60)  # stands still until the test kills this process
+    CALLS[f"gathered_step:{value}"] += 1
+    await sync_to_async(_create_event, thread_sensitive=False)(label, value)
+    await asyncio.sleep(0.05 * value)
+    return value * 10
+
+
+@durable.workflow()
+async def gathers_three(label: str) -> list[int]:
+    """``asyncio.gather`` of three steps, then a fourth after them."""
+    import asyncio
+
+    results = await asyncio.gather(
+        gathered_step(label, 1), gathered_step(label, 2), gathered_step(label, 3)
+    )
+    return [*results, await gathered_step(label, 4)]
+
+
+@durable.workflow()
+async def task_group_three(label: str) -> list[int]:
+    """The same three steps as tasks of a ``TaskGroup`` and ``create_task``."""
+    import asyncio
+
+    async with asyncio.TaskGroup() as group:
+        first = group.create_task(gathered_step(label, 1))
+        second = group.create_task(gathered_step(label, 2))
+    third = asyncio.get_running_loop().create_task(gathered_step(label, 3))
+    return [first.result(), second.result(), await third]
+
+
+@durable.workflow()
+def step_in_a_plain_thread(x: int) -> str:
+    """Calls a step in a thread it starts without its context: refused, not a plain call."""
+    errors: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            add_one(x)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    return f"{type(errors[0]).__name__}: {errors[0]}" if errors else "no error"
+
+
+@durable.workflow()
+def step_in_a_thread_with_context(x: int) -> list[int]:
+    """Calls steps in threads started with the workflow's context: each is recorded."""
+    import contextvars
+
+    results: list[int] = []
+    thread = threading.Thread(
+        target=contextvars.copy_context().run, args=(lambda: results.append(add_one(x)),)
+    )
+    thread.start()
+    thread.join()
+    return [*results, double(x)]
+
+
+@durable.workflow()
+def reads_another_run(workflow_id: str) -> dict[str, Any]:
+    """Reads another run's status and result and lists runs: each read is recorded."""
+    handle = durable.retrieve_workflow(workflow_id)
+    status = handle.get_status()
+    listed = durable.list_workflows(workflow_ids=[workflow_id])
+    return {
+        "status": status.status,
+        "result": handle.get_result(timeout=10),
+        "listed": [run.status for run in listed],
+    }
+
+
+DEDUP_QUEUE = durable.Queue("queues-dedup-in-workflow")
+
+
+@durable.workflow()
+def enqueues_a_duplicate(dedup: str) -> str:
+    """Enqueues ``child`` twice under one deduplication id: the second enqueue is refused,
+    and the refusal is recorded (a replay refuses it again without enqueueing)."""
+    with durable.SetEnqueueOptions(deduplication_id=dedup):
+        DEDUP_QUEUE.enqueue(child, 1)
+        try:
+            DEDUP_QUEUE.enqueue(child, 2)
+        except durable.QueueDeduplicatedError as exc:
+            return f"refused: {exc}"
+    return "not refused"
+
+
+SQL_ERROR_ATTEMPTS: Counter[str] = Counter()
+
+
+@durable.transaction()
+def bad_sql() -> None:
+    from django.db import connection
+
+    SQL_ERROR_ATTEMPTS["bad_sql"] += 1
+    with connection.cursor() as cursor:
+        cursor.execute("SELEC 1")  # a syntax error: the body's own error
+
+
+@durable.workflow()
+def runs_bad_sql() -> None:
+    bad_sql()
+
+
+@durable.transaction(isolation_level="SERIALIZABLE")
+def conflicts_then_writes(label: str, conflicts: int) -> int:
+    """Hits a real serialization failure (PostgreSQL) on its first ``conflicts`` attempts,
+    then writes an ``Event``."""
+    from django.db import connection
+
+    SQL_ERROR_ATTEMPTS[label] += 1
+    if SQL_ERROR_ATTEMPTS[label] <= conflicts:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'simulated conflict' "
+                "USING ERRCODE = 'serialization_failure'; END $$"
+            )
+    return Event.objects.create(label=label, value=SQL_ERROR_ATTEMPTS[label]).value
+
+
+@durable.workflow()
+def retries_a_conflict(label: str, conflicts: int) -> int:
+    return conflicts_then_writes(label, conflicts)
+
+
+@durable.workflow(max_recovery_attempts=None)
+def recovered_without_limit(x: int) -> int:
+    return add_one(x)
+
+
+async def _retry_async_value_errors(exc: BaseException) -> bool:
+    return isinstance(exc, ValueError)
+
+
+@durable.step(
+    retries_allowed=True,
+    max_attempts=4,
+    interval_seconds=0.0,
+    should_retry=_retry_async_value_errors,
+)
+async def async_picky(kind: str) -> str:
+    ATTEMPTS[f"async_picky:{kind}"] += 1
+    if ATTEMPTS[f"async_picky:{kind}"] < 3:
+        raise (ValueError if kind == "value" else KeyError)(kind)
+    return f"{kind} after {ATTEMPTS[f'async_picky:{kind}']}"
+
+
+@durable.workflow()
+async def async_picky_workflow(kind: str) -> str:
+    return await async_picky(kind)
+
+
+@durable.workflow()
+async def async_starts_and_reads(x: int) -> list[Any]:
+    """The async drivers inside a workflow: start, retrieve and list."""
+    handle = await durable.start_workflow_async(child, x)
+    again = await durable.retrieve_workflow_async(handle.get_workflow_id())
+    result = await again.get_result_async(timeout=10)
+    listed = await durable.list_workflows_async(workflow_ids=[handle.get_workflow_id()])
+    return [handle.get_workflow_id(), result, [run.status for run in listed]]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django_durable import error_records
+
 ZONE_COUNT = 300
 CRONS = [
     "*/5 * * * *",
@@ -47,7 +49,7 @@ def payloads() -> dict[str, str]:
     try:
         raise ConnectionError("upstream returned 503 for https://api.example.com/v2/items")
     except ConnectionError as exc:
-        error = serialization.encode_exception(exc)
+        error = error_records.encode_exception(exc)
     return {
         "scheduled_inputs": serialization.dumps(
             {"args": [slot, {"tenant": 999999999}], "kwargs": {}}

@@ -1,33 +1,27 @@
-"""What happens when a workflow is called or started: the three entry points of a run."""
+"""What happens when a workflow is called or started: direct calls, children, starts."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import connections, transaction
 
 from django_durable import conf, context, registry
-from django_durable.context import WorkflowState
-from django_durable.engine import active as active_runs
-from django_durable.engine import runs, steps, stored
+from django_durable.context import Checkpoint, RunContext
+from django_durable.engine import checkpoints, execution, runs, steps, waiting
+from django_durable.engine import runtime as runtimes
 from django_durable.engine.handles import WorkflowHandle
+from django_durable.engine.runtime import Runtime
+from django_durable.exceptions import InvalidStateError
 from django_durable.models import WorkflowRun
 from django_durable.registry import WorkflowInfo
 
 logger = logging.getLogger(__name__)
 
 
-def child_slot(parent: WorkflowState | None, name: str) -> tuple[int | None, Any]:
-    """For a call inside a workflow: the parent's step number and its recorded outcome."""
-    if parent is None:
-        return None, None
-    number = parent.next_step()
-    return number, parent.replayed(number, name)
-
-
-def choose_workflow_id(parent: WorkflowState | None, number: int | None) -> str:
+def choose_workflow_id(parent: RunContext | None, number: int | None) -> str:
     chosen = context.take_workflow_id()
     if chosen:
         return chosen
@@ -36,120 +30,215 @@ def choose_workflow_id(parent: WorkflowState | None, number: int | None) -> str:
     return runs.new_workflow_id()
 
 
-def _held_run(run: WorkflowRun) -> tuple[WorkflowRun, Any] | None:
-    """After inserting: what to execute while holding the id, or ``None`` to wait instead."""
-    row, created = runs.open_run(run)
-    if created:
-        return row, {}
-    if runs.resumable(row):
-        # Ours but executed by nobody here: an orphan of this executor id. Replay it.
-        return row, runs.load_steps(row.pk)
+def _row(
+    inv: runs.Invocation, parent: RunContext | None, number: int | None, runtime: Runtime
+) -> WorkflowRun:
+    return runs.new_run(
+        inv,
+        choose_workflow_id(parent, number),
+        executor_id=runtime.executor_id,
+        parent_id=parent.workflow_id if parent else None,
+    )
+
+
+def _held_run(
+    row: WorkflowRun, inv: runs.Invocation, runtime: Runtime
+) -> tuple[WorkflowRun, runs.Invocation, dict[int, Any]] | None:
+    """After inserting: what to execute while holding the id, or ``None`` to wait for its
+    outcome instead."""
+    with checkpoints.interruptible("starting a run"):
+        opened, created = runs.open_run(row)
+        if created:
+            return opened, inv, {}
+        if execution.resumable(opened, runtime):
+            # Ours but executed by nobody here: an orphan of this executor id. Replay it
+            # (as stored; if it cannot run, it ends ERROR and the wait returns that).
+            stored = execution.prepare(opened, runtime)
+            if stored is not None:
+                return opened, stored, runs.load_steps(opened.pk)
     return None
 
 
+def _run_or_wait(row: WorkflowRun, inv: runs.Invocation, runtime: Runtime) -> Any:
+    holder = runtime.try_hold(row.pk)
+    if holder is None:
+        return waiting.wait_outcome(row.pk, runtime=runtime)
+    try:
+        held = _held_run(row, inv, runtime)
+        if held is not None:
+            return execution.execute(*held[:2], holder, held[2], runtime)
+    finally:
+        runtime.release(row.pk, holder)
+    return waiting.wait_outcome(row.pk, runtime=runtime)
+
+
+async def _arun_or_wait(row: WorkflowRun, inv: runs.Invocation, runtime: Runtime) -> Any:
+    holder = runtime.try_hold(row.pk)
+    if holder is None:
+        return await waiting.await_outcome(row.pk, runtime=runtime)
+    try:
+        held = await runtime.run_sync(lambda: _held_run(row, inv, runtime))
+        if held is not None:
+            return await execution.aexecute(*held[:2], holder, held[2], runtime)
+    finally:
+        runtime.release(row.pk, holder)
+    return await waiting.await_outcome(row.pk, runtime=runtime)
+
+
 def call(info: WorkflowInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """A direct call of a sync workflow: run it durably in the caller's thread."""
-    parent = context.current()
-    if parent is not None and parent.current_step is not None:
+    """A direct call of a sync workflow: run it durably in the caller's thread. Inside a
+    workflow it is a child, recorded as a step of its parent."""
+    parent = steps.durable_run()
+    if parent is None and context.current() is not None:
         return info.func(*args, **kwargs)  # inside a step, durable functions are plain calls
     inv = runs.resolve(info, args, kwargs)
-    number, recorded = child_slot(parent, info.name)
+    runtime = runtimes.current()
+    if parent is None:
+        return _run_or_wait(_row(inv, None, None, runtime), inv, runtime)
+    number = parent.next_number()
+    if steps.in_event_loop():
+        return steps.off_loop(parent, lambda: _child(parent, number, info, inv))
+    return _child(parent, number, info, inv)
+
+
+def _child(parent: RunContext, number: int, info: WorkflowInfo, inv: runs.Invocation) -> Any:
+    recorded = parent.replayed(number, info.name)
     if recorded is not None:
         return steps.replay(recorded)
-    run = runs.new_run(
-        inv, choose_workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
+    row = _row(inv, parent, number, parent.runtime)
+    return steps.execute(
+        parent,
+        number,
+        info.name,
+        lambda: _run_or_wait(row, inv, parent.runtime),
+        child_id=row.pk,
     )
-    try:
-        result = _call_held_or_wait(run, inv)
-    except Exception as exc:
-        if parent is not None and number is not None:
-            steps.record_child(parent, number, info.name, run.pk, error=exc)
-        raise
-    if parent is not None and number is not None:
-        steps.record_child(parent, number, info.name, run.pk, result=result)
-    return result
 
 
-def _call_held_or_wait(run: WorkflowRun, inv: runs.Invocation) -> Any:
-    holder = active_runs.try_acquire(run.pk)
-    if holder is None:
-        return runs.wait_outcome(run.pk)
-    try:
-        held = _held_run(run)
-        if held is not None:
-            row, recorded = held
-            if recorded:
-                inv = runs.invocation_of(row)
-            return runs.execute(row, inv, holder, recorded)
-    finally:
-        active_runs.release(run.pk, holder)
-    return runs.wait_outcome(run.pk)
-
-
-async def acall(info: WorkflowInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """A direct call of an ``async def`` workflow: run it durably on the caller's loop."""
-    parent = context.current()
-    if parent is not None and parent.current_step is not None:
-        return await info.func(*args, **kwargs)
+def call_async(
+    info: WorkflowInfo, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Awaitable[Any]:
+    """A direct call of an ``async def`` workflow: numbered now (inside a workflow), run
+    durably on the caller's loop when awaited."""
+    parent = steps.durable_run()
+    if parent is None and context.current() is not None:
+        return info.func(*args, **kwargs)  # type: ignore[no-any-return]
     inv = runs.resolve(info, args, kwargs)
-    number, recorded = child_slot(parent, info.name)
+    runtime = runtimes.current()
+    if parent is None:
+        return _arun_or_wait(_row(inv, None, None, runtime), inv, runtime)
+    number = parent.next_number()
+    recorded = parent.replayed(number, info.name)
     if recorded is not None:
-        return steps.replay(recorded)
-    run = runs.new_run(
-        inv, choose_workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
+        return _replayed(recorded)
+    row = _row(inv, parent, number, runtime)
+    return steps.aexecute(
+        parent,
+        number,
+        info.name,
+        lambda: _arun_or_wait(row, inv, runtime),
+        child_id=row.pk,
     )
-    try:
-        result = await _acall_held_or_wait(run, inv)
-    except Exception as exc:
-        if parent is not None and number is not None:
-            await sync_to_async(steps.record_child)(parent, number, info.name, run.pk, error=exc)
-        raise
-    if parent is not None and number is not None:
-        await sync_to_async(steps.record_child)(parent, number, info.name, run.pk, result=result)
-    return result
 
 
-async def _acall_held_or_wait(run: WorkflowRun, inv: runs.Invocation) -> Any:
-    holder = active_runs.try_acquire(run.pk)
-    if holder is None:
-        return await runs.await_outcome(run.pk)
-    try:
-        held = await sync_to_async(_held_run)(run)
-        if held is not None:
-            row, recorded = held
-            if recorded:
-                inv = await sync_to_async(runs.invocation_of)(row)
-            return await runs.aexecute(row, inv, holder, recorded)
-    finally:
-        active_runs.release(run.pk, holder)
-    return await runs.await_outcome(run.pk)
+async def _replayed(recorded: Any) -> Any:
+    return steps.replay(recorded)
 
 
-workflow_info_of = registry.info_of
+# ---------------------------------------------------------------- start_workflow
+
+
+def _refuse_enqueue_options() -> None:
+    if context.enqueue_options() is not None:
+        raise InvalidStateError(
+            "start_workflow() uses no queue, so SetEnqueueOptions (priority, "
+            "deduplication_id) cannot apply to it; use Queue(...).enqueue() inside the "
+            "SetEnqueueOptions block."
+        )
 
 
 def start_workflow(fn: Any, *args: Any, **kwargs: Any) -> WorkflowHandle:
     """Start a workflow on a background thread and return its handle at once.
 
     The run row is written in the caller's transaction; the thread starts when it commits.
+    Inside a workflow the start is recorded as a step, so a replay returns the same handle.
     """
-    info, receiver = workflow_info_of(fn)
-    parent = context.current()
-    if parent is not None and parent.current_step is not None:
-        parent = None  # started from inside a step: an independent run
+    info, receiver = registry.info_of(fn)
+    _refuse_enqueue_options()
+    parent = steps.durable_run()  # started from inside a step: an independent run
     inv = runs.resolve(info, receiver + args, kwargs)
-    number, recorded = child_slot(parent, info.name)
+    runtime = runtimes.current()
+    if parent is None:
+        return WorkflowHandle(_start(_row(inv, None, None, runtime), runtime))
+    number = parent.next_number()
+    if steps.in_event_loop():
+        handle: WorkflowHandle = steps.off_loop(
+            parent, lambda: _start_child(parent, number, info, inv)
+        )
+        return handle
+    return _start_child(parent, number, info, inv)
+
+
+def _start_child(
+    parent: RunContext, number: int, info: WorkflowInfo, inv: runs.Invocation
+) -> WorkflowHandle:
+    recorded = parent.replayed(number, info.name)
     if recorded is not None:
         return WorkflowHandle(str(recorded.child_workflow_id))
-    run = runs.new_run(
-        inv, choose_workflow_id(parent, number), parent_id=parent.workflow_id if parent else None
+    parent.check_cancelled()
+    checkpoints.flush(parent)
+    row = _row(inv, parent, number, parent.runtime)
+    workflow_id = _start(row, parent.runtime)
+    checkpoints.record_marker(
+        parent,
+        Checkpoint(step_number=number, step_name=info.name, child_workflow_id=workflow_id),
     )
-    row, created = runs.open_run(run)
-    if parent is not None and number is not None:
-        steps.record_child(parent, number, info.name, run.pk, started=True)
-    if created or runs.resumable(row):
-        workflow_id = row.pk
-        transaction.on_commit(
-            lambda: stored.in_background(workflow_id), using=conf.database_alias()
-        )
-    return WorkflowHandle(row.pk)
+    return WorkflowHandle(workflow_id)
+
+
+def _start(row: WorkflowRun, runtime: Runtime) -> str:
+    """Write the run and execute it on a background thread of ``runtime`` once the caller's
+    transaction commits. The run is held from before it is visible to other connections,
+    so nothing in this process (a worker looking for its executor's leftovers) takes it
+    for an orphan."""
+    alias = conf.database_alias()
+    if connections[alias].in_atomic_block:
+        # Visible (and held) only once the caller's transaction commits; if it rolls back
+        # there is nothing to run.
+        opened, created = runs.open_run(row)
+        if created or execution.resumable(opened, runtime):
+            transaction.on_commit(lambda: _hold_and_run(opened.pk, runtime), using=alias)
+        return opened.pk
+    holder = runtime.try_hold(row.pk)
+    try:
+        opened, created = runs.open_run(row)
+    except BaseException:
+        if holder is not None:
+            runtime.release(row.pk, holder)
+        raise
+    if holder is not None:
+        if created or execution.resumable(opened, runtime):
+            execution.in_background(opened.pk, runtime, holder)
+        else:
+            runtime.release(row.pk, holder)
+    return opened.pk
+
+
+def _hold_and_run(workflow_id: str, runtime: Runtime) -> None:
+    holder = runtime.try_hold(workflow_id)
+    if holder is not None:  # else: executing in this process already
+        execution.in_background(workflow_id, runtime, holder)
+
+
+async def start_workflow_async(fn: Any, *args: Any, **kwargs: Any) -> WorkflowHandle:
+    """``start_workflow`` for coroutines: the run row is written off the event loop."""
+    info, receiver = registry.info_of(fn)
+    _refuse_enqueue_options()
+    parent = steps.durable_run()
+    inv = runs.resolve(info, receiver + args, kwargs)
+    runtime = runtimes.current()
+    if parent is None:
+        row = _row(inv, None, None, runtime)
+        return WorkflowHandle(await runtime.run_sync(lambda: _start(row, runtime)))
+    number = parent.next_number()
+    return await runtime.run_sync(lambda: _start_child(parent, number, info, inv))

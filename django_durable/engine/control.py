@@ -5,26 +5,46 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from django_durable import conf, context, registry
-from django_durable.db import notify
-from django_durable.engine import active as active_runs
-from django_durable.engine import events, runs, stored
+from django_durable.db import exclusive_transaction, notify
+from django_durable.engine import events, recorded, runs
+from django_durable.engine import runtime as runtimes
 from django_durable.engine.handles import WorkflowHandle
-from django_durable.exceptions import InvalidStateError, WorkflowConflict, WorkflowNotRegistered
+from django_durable.engine.recovery import recover_pending_workflows
+from django_durable.exceptions import InvalidStateError, WorkflowConflict
 from django_durable.models import RunStatus, StepOutput, WorkflowRun
 from django_durable.values import WorkflowStatus
 
+__all__ = [
+    "cancel_workflow",
+    "fork_workflow",
+    "list_workflows",
+    "list_workflows_async",
+    "recover_pending_workflows",
+    "resume_workflow",
+    "retrieve_workflow",
+    "retrieve_workflow_async",
+]
+
 logger = logging.getLogger(__name__)
+
+LIST_WORKFLOWS_STEP = "durable.list_workflows"
 
 
 def retrieve_workflow(workflow_id: str) -> WorkflowHandle:
     """A handle to an existing run; ``WorkflowNotFound`` if there is none."""
     runs.fetch(workflow_id)
     return WorkflowHandle(workflow_id)
+
+
+async def retrieve_workflow_async(workflow_id: str) -> WorkflowHandle:
+    """``retrieve_workflow`` for coroutines."""
+    return await runtimes.current().run_sync(lambda: retrieve_workflow(workflow_id))
 
 
 def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
@@ -50,8 +70,47 @@ def list_workflows(
 ) -> list[WorkflowStatus]:
     """Runs matching every given filter (a str or a list each), oldest first by default.
 
-    ``start_time`` / ``end_time`` bound the creation time (inclusive / exclusive).
+    ``start_time`` / ``end_time`` bound the creation time (inclusive / exclusive). Inside a
+    workflow the call is recorded as a step.
     """
+    filters: dict[str, Any] = {
+        "workflow_ids": workflow_ids,
+        "status": status,
+        "name": name,
+        "queue_name": queue_name,
+        "schedule_name": schedule_name,
+        "start_time": start_time,
+        "end_time": end_time,
+        "limit": limit,
+        "offset": offset,
+        "sort_desc": sort_desc,
+    }
+    return recorded.recorded(
+        LIST_WORKFLOWS_STEP,
+        lambda: _list_workflows(**filters),
+        encode=recorded.encode_statuses,
+        decode=recorded.decode_statuses,
+    )
+
+
+async def list_workflows_async(**filters: Any) -> list[WorkflowStatus]:
+    """``list_workflows`` for coroutines (the same keyword filters)."""
+    return await runtimes.current().run_sync(lambda: list_workflows(**filters))
+
+
+def _list_workflows(
+    *,
+    workflow_ids: Iterable[str] | None,
+    status: str | Iterable[str] | None,
+    name: str | Iterable[str] | None,
+    queue_name: str | Iterable[str] | None,
+    schedule_name: str | Iterable[str] | None,
+    start_time: datetime | None,
+    end_time: datetime | None,
+    limit: int | None,
+    offset: int,
+    sort_desc: bool,
+) -> list[WorkflowStatus]:
     qs = WorkflowRun.objects.using(conf.database_alias()).all()
     for field, value in (
         ("workflow_id", workflow_ids),
@@ -79,7 +138,7 @@ def cancel_workflow(workflow_id: str) -> bool:
     """
     run = runs.fetch(workflow_id)
     cancelled = run.cancel()
-    active_runs.request_cancel(workflow_id)
+    runtimes.request_cancel(workflow_id)
     if cancelled:
         events.finished(run, RunStatus.CANCELLED, conf.database_alias())
         logger.info(
@@ -104,7 +163,7 @@ def resume_workflow(workflow_id: str) -> WorkflowHandle:
         raise InvalidStateError(f"Workflow {workflow_id!r} is running; it cannot be resumed.")
     registry.get_workflow(run.name)  # fail here, not on a worker, if the code is gone
     alias = conf.database_alias()
-    with transaction.atomic(using=alias):
+    with exclusive_transaction(alias):
         if not run.requeue(registry.INTERNAL_QUEUE_NAME):
             raise InvalidStateError(
                 f"Workflow {workflow_id!r} changed while being resumed; it is "
@@ -161,7 +220,7 @@ def fork_workflow(workflow_id: str, start_step: int) -> WorkflowHandle:
 
 def _copy_run(source: WorkflowRun, new_id: str, start_step: int, alias: str) -> None:
     now = timezone.now()
-    with transaction.atomic(using=alias):
+    with exclusive_transaction(alias):
         forked = WorkflowRun.objects.using(alias).create(
             workflow_id=new_id,
             name=source.name,
@@ -194,56 +253,3 @@ def _copy_run(source: WorkflowRun, new_id: str, start_step: int, alias: str) -> 
         )
         notify(alias, registry.INTERNAL_QUEUE_NAME)
         events.enqueued([forked], alias)
-
-
-def recover_pending_workflows(executor_ids: Iterable[str] | None = None) -> list[WorkflowHandle]:
-    """Take over the ``PENDING`` runs of the given executors and re-run them here.
-
-    Completed steps are replayed, not re-run. A run recovered more than its workflow's
-    ``max_recovery_attempts`` becomes ``MAX_RECOVERY_ATTEMPTS_EXCEEDED``. Runs whose workflow
-    this process does not know are logged and left alone. Several processes may call this
-    at once: each run is taken over by exactly one.
-    """
-    ids = list(executor_ids) if executor_ids is not None else [conf.executor_id()]
-    me = conf.executor_id()
-    handles: list[WorkflowHandle] = []
-    pending = WorkflowRun.objects.using(conf.database_alias()).pending().of_executors(ids)
-    for run in pending.order_by("created_at"):
-        if active_runs.get(run.pk) is not None:
-            continue  # executing in this process right now
-        try:
-            # The workflow, and its configured instance, must exist in this process.
-            info = runs.invocation_of(run).info
-        except WorkflowNotRegistered as exc:
-            logger.error(
-                "Cannot recover workflow %s here: %s",
-                run.pk,
-                exc,
-                extra={"action": "recovery_skipped", "workflow_id": run.pk},
-            )
-            continue
-        if run.recovery_attempts >= info.max_recovery_attempts:
-            if run.give_up():
-                events.finished(
-                    run, RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED, conf.database_alias()
-                )
-                logger.error(
-                    "Workflow %s exceeded %d recovery attempts; marked %s",
-                    run.pk,
-                    info.max_recovery_attempts,
-                    RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED,
-                    extra={"action": "recovery_exceeded", "workflow_id": run.pk},
-                )
-            continue
-        if not run.take_over(me, from_executor=run.executor_id):
-            continue
-        logger.info(
-            "Recovering workflow %s (%s), attempt %d",
-            run.pk,
-            run.name,
-            run.recovery_attempts,
-            extra={"action": "workflow_recovered", "workflow_id": run.pk},
-        )
-        stored.in_background(run.pk)
-        handles.append(WorkflowHandle(run.pk))
-    return handles

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django_durable import registry
-from django_durable.engine import calls, steps
+from django_durable.engine import calls, steps, transactions
+from django_durable.engine.retries import StepOptions
 from django_durable.exceptions import ConfigurationError, RegistrationError
 from django_durable.registry import FuncType, WorkflowInfo
 
@@ -16,6 +17,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type)
 
 ISOLATION_LEVELS = ("READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
+
+
+_KINDS = {
+    "__durable_workflow__": "workflow",
+    "__durable_step__": "step",
+    "__durable_transaction__": "transaction",
+}
 
 
 def _plain_function(func: Any, decorator: str) -> Callable[..., Any]:
@@ -26,22 +34,32 @@ def _plain_function(func: Any, decorator: str) -> Callable[..., Any]:
         )
     if not callable(func):
         raise RegistrationError(f"@{decorator}() decorates functions, not {func!r}.")
+    for marker, kind in _KINDS.items():
+        if getattr(func, marker, None) is not None:
+            raise RegistrationError(
+                f"@{decorator}() cannot be stacked on @{kind}() ({func.__qualname__}): a "
+                f"function is one of workflow, step or transaction."
+            )
     return func  # type: ignore[no-any-return]
 
 
-def workflow(name: str | None = None, max_recovery_attempts: int = 100) -> Callable[[F], F]:
-    """Make a function durable: each call is a run whose steps are checkpointed."""
+def workflow(name: str | None = None, max_recovery_attempts: int | None = 100) -> Callable[[F], F]:
+    """Make a function durable: each call is a run whose steps are checkpointed.
+
+    ``max_recovery_attempts``: how often a run may be recovered after its process died
+    before it is given up (``None``: without limit).
+    """
     if callable(name):  # used as @workflow without parentheses
         return workflow()(name)
     if name is not None and (not isinstance(name, str) or not name):
         raise ConfigurationError(f"workflow name must be a non-empty string, got {name!r}.")
-    if (
+    if max_recovery_attempts is not None and (
         isinstance(max_recovery_attempts, bool)
         or not isinstance(max_recovery_attempts, int)
         or max_recovery_attempts < 1
     ):
         raise ConfigurationError(
-            f"max_recovery_attempts must be an int >= 1, got {max_recovery_attempts!r}."
+            f"max_recovery_attempts must be an int >= 1 or None, got {max_recovery_attempts!r}."
         )
 
     def decorate(func: F) -> F:
@@ -56,9 +74,9 @@ def workflow(name: str | None = None, max_recovery_attempts: int = 100) -> Calla
         )
         wrapper: Any
         if info.is_async:
-
+            # Inside a workflow, numbered as it starts: gathered calls start in call order.
             async def wrapper(*args: Any, **kwargs: Any) -> Any:
-                return await calls.acall(info, args, kwargs)
+                return await calls.call_async(info, args, kwargs)
 
         else:
 
@@ -96,7 +114,13 @@ def step(
 
     def decorate(func: F) -> F:
         fn = _plain_function(func, "step")
-        opts = steps.StepOptions(
+        is_async = inspect.iscoroutinefunction(fn)
+        if should_retry is not None and not is_async and inspect.iscoroutinefunction(should_retry):
+            raise ConfigurationError(
+                f"should_retry of the sync step {fn.__qualname__} is an async function; "
+                f"a sync step needs a sync should_retry (async steps may use either)."
+            )
+        opts = StepOptions(
             name=name or fn.__qualname__,
             retries_allowed=retries_allowed,
             max_attempts=max_attempts,
@@ -105,10 +129,11 @@ def step(
             should_retry=should_retry,
         )
         wrapper: Any
-        if inspect.iscoroutinefunction(fn):
-
+        if is_async:
+            # Numbered as it starts, before its first await: the tasks of asyncio.gather
+            # (TaskGroup, create_task) start in the order they were created.
             async def wrapper(*args: Any, **kwargs: Any) -> Any:
-                return await steps.arun_step(opts, fn, args, kwargs)
+                return await steps.call_async_step(opts, fn, args, kwargs)
 
         else:
 
@@ -149,7 +174,7 @@ def transaction(isolation_level: str | None = None, using: str | None = None) ->
         name = fn.__qualname__
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return steps.run_transaction(name, isolation_level, using, fn, args, kwargs)
+            return transactions.run_transaction(name, isolation_level, using, fn, args, kwargs)
 
         functools.update_wrapper(wrapper, fn)
         wrapper.__durable_transaction__ = True  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -56,14 +56,6 @@ def finished(run: WorkflowRun, status: str, using: str) -> None:
     )
 
 
-StepHook = Callable[[str, str, int, str], None]
-step_hooks: list[StepHook] = []
-"""Called with ``(workflow_id, workflow_name, step_number, step_name)`` right after a
-step's checkpoint has committed (after ``step_completed`` was sent or queued), in the
-workflow's thread (``django_durable.testing`` uses it to simulate crashes); whatever they
-raise propagates into the workflow."""
-
-
 def step_completed(
     workflow_id: str, workflow_name: str, number: int, name: str, *, failed: bool, using: str
 ) -> None:
@@ -77,8 +69,6 @@ def step_completed(
         step_name=name,
         failed=failed,
     )
-    for hook in list(step_hooks):
-        hook(workflow_id, workflow_name, number, name)
 
 
 def schedule_fired(

@@ -12,9 +12,12 @@ from django.db import connections
 from django.utils import timezone
 
 from django_durable import conf
+from django_durable.db import close_if_broken
 from django_durable.models import Executor
 
 logger = logging.getLogger(__name__)
+
+STOPPED_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def heartbeat(executor_id: str, now: datetime) -> None:
@@ -38,28 +41,33 @@ def mark_stopped(executor_id: str, *, leftover: bool) -> None:
     so live workers recover them without waiting for the heartbeat timeout."""
     executors = Executor.objects.using(conf.database_alias()).filter(pk=executor_id)
     if leftover:
-        executors.update(last_heartbeat_at=datetime(2000, 1, 1, tzinfo=UTC))
+        executors.update(last_heartbeat_at=STOPPED_LONG_AGO)
     else:
         executors.delete()
 
 
-class _Heartbeat:
-    """A daemon thread that keeps this process's executor row alive while it runs workflows.
+class Heartbeat:
+    """A thread that keeps one executor's row alive every ``HEARTBEAT_INTERVAL`` seconds.
 
-    Started on first use by any process that executes workflows (web processes that call
-    workflows directly included), so its orphaned runs are recovered when it dies.
+    Owned by a ``Runtime``: started when it first executes a run, stopped with it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, executor_id: str) -> None:
+        self.executor_id = executor_id
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def ensure_started(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
+        if self.running:
             return
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self.running:
                 return
             self._stop.clear()
             self._thread = threading.Thread(
@@ -67,23 +75,33 @@ class _Heartbeat:
             )
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the thread; whether it was running."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is None:
+            return False
         self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(5)
-        self._thread = None
+        thread.join(timeout)
+        return True
 
     def _run(self) -> None:
-        while True:
-            try:
-                heartbeat(conf.executor_id(), timezone.now())
-            except Exception:
-                logger.warning("Heartbeat failed; will retry", exc_info=True)
-            finally:
-                connections.close_all()
-            if self._stop.wait(float(conf.get("HEARTBEAT_INTERVAL"))):
-                return
-
-
-HEARTBEAT = _Heartbeat()
+        using = conf.database_alias()
+        try:
+            while True:
+                try:
+                    heartbeat(self.executor_id, timezone.now())
+                except Exception:
+                    logger.warning(
+                        "Heartbeat of %s failed; will retry",
+                        self.executor_id,
+                        exc_info=True,
+                        extra={"action": "heartbeat_failed"},
+                    )
+                    connections[using].close()
+                else:
+                    close_if_broken(using)
+                if self._stop.wait(float(conf.get("HEARTBEAT_INTERVAL"))):
+                    return
+        finally:
+            connections.close_all()

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from django_durable import serialization
+from django_durable import error_records, serialization
 from django_durable.exceptions import DurableError
 
 EMPTY = "-"
@@ -91,15 +91,15 @@ def one_line(text: str | None) -> str:
 
 def error_line(text: str) -> str:
     """``type: message`` of a stored error, on one line."""
-    kind, message = serialization.error_summary(text) or ("?", "")
+    kind, message = error_records.error_summary(text) or ("?", "")
     first = message.splitlines()[0] if message else ""
     return f"{kind}: {first}" if first else kind
 
 
 def error_text(text: str) -> str:
     """A stored error as ``type: message`` followed by its recorded traceback."""
-    kind, message = serialization.error_summary(text) or ("?", "")
-    traceback = serialization.error_traceback(text)
+    kind, message = error_records.error_summary(text) or ("?", "")
+    traceback = error_records.error_traceback(text)
     return f"{kind}: {message}\n\n{traceback}".rstrip()
 
 

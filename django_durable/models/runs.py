@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from django_durable import conf, serialization, values
+from django_durable import conf, error_records, serialization, values
 from django_durable.context import RecordedStep
 from django_durable.exceptions import DurableError
 
@@ -150,7 +150,7 @@ class WorkflowRun(models.Model):
             config_name=self.config_name,
             input=inputs,
             output=serialization.loads(self.output) if self.status == RunStatus.SUCCESS else None,
-            error=serialization.decode_exception(self.error) if self.error else None,
+            error=error_records.decode_exception(self.error) if self.error else None,
             executor_id=self.executor_id,
             recovery_attempts=self.recovery_attempts,
             queue_name=self.queue_name,
@@ -171,19 +171,6 @@ class WorkflowRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
-
-    def finish(self, status: str, *, output: str | None = None, error: str | None = None) -> bool:
-        """Record the outcome of a ``PENDING`` run; ``False`` if it was no longer pending."""
-        from django_durable.db import finish_run  # the SQL helpers build on these models
-
-        now = timezone.now()
-        changed = finish_run(
-            self._state.db or conf.database_alias(), self.pk, status, output, error, now
-        )
-        if changed:
-            self.status, self.output, self.error = status, output, error
-            self.completed_at = self.updated_at = now
-        return changed
 
     def cancel(self) -> bool:
         """Mark an in-flight run cancelled; ``False`` if it had already finished."""
@@ -267,6 +254,46 @@ class WorkflowRun(models.Model):
         )
         if changed:
             self.status = RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED
+            self.completed_at = self.updated_at = now
+        return changed
+
+    def requeue_orphan(self, *, from_executor: str | None, queue_name: str) -> bool:
+        """Put a ``PENDING`` run whose executor died back on ``queue_name`` (compare-and-set
+        on its executor), counting one recovery attempt; its recorded steps stay. ``False``
+        if another process moved it first."""
+        now = timezone.now()
+        changed = (
+            self._row()
+            .filter(pk=self.pk, status=RunStatus.PENDING, executor_id=from_executor)
+            .update(
+                status=RunStatus.ENQUEUED,
+                executor_id=None,
+                queue_name=queue_name,
+                recovery_attempts=models.F("recovery_attempts") + 1,
+                updated_at=now,
+            )
+            == 1
+        )
+        if changed:
+            self.status, self.executor_id, self.queue_name = RunStatus.ENQUEUED, None, queue_name
+            self.recovery_attempts += 1
+            self.updated_at = now
+        return changed
+
+    def fail_unrunnable(self, error: str) -> bool:
+        """End an in-flight run that cannot be executed (undecodable inputs, code this
+        process cannot resolve) as ``ERROR`` with ``error``; ``False`` if it finished or
+        was taken meanwhile. ``resume_workflow`` runs it again once the cause is fixed."""
+        now = timezone.now()
+        changed = (
+            self._row()
+            .filter(pk=self.pk, status=self.status, executor_id=self.executor_id)
+            .filter(status__in=IN_FLIGHT)
+            .update(status=RunStatus.ERROR, error=error, completed_at=now, updated_at=now)
+            == 1
+        )
+        if changed:
+            self.status, self.error = RunStatus.ERROR, error
             self.completed_at = self.updated_at = now
         return changed
 

@@ -15,10 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from django_durable import conf
+from django_durable.engine.enqueue import insert_enqueued
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.exceptions import InvalidScheduleError, ScheduleNotFound
 from django_durable.models import WorkflowRun, WorkflowSchedule
-from django_durable.queues import insert_enqueued
 from django_durable.registry import WorkflowInfo
 from django_durable.schedules import fire
 

@@ -18,11 +18,11 @@ from django.tasks.exceptions import (
 from django.utils.json import normalize_json
 from django.utils.module_loading import autodiscover_modules
 
-from django_durable import conf, context, registry
-from django_durable.engine import calls, runs, steps
+from django_durable import conf, registry
+from django_durable.engine import enqueue as enqueuing
 from django_durable.exceptions import RegistrationError
-from django_durable.models import RunStatus, WorkflowRun
-from django_durable.queues import Queue, insert_enqueued
+from django_durable.models import WorkflowRun
+from django_durable.queues import Queue
 from django_durable.tasks import events, registration, results
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class DurableBackend(BaseTaskBackend):
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
-        events.connect()
+        events.connect(DurableBackend)
         self.problems = _option_problems(self.options)
         attempts = self.options.get("MAX_RECOVERY_ATTEMPTS") if not self.problems else None
         self.max_recovery_attempts = attempts or DEFAULT_MAX_RECOVERY_ATTEMPTS
@@ -150,36 +150,24 @@ class DurableBackend(BaseTaskBackend):
             raise type(exc)(
                 f"Task {task.module_path!r}: arguments must be JSON values ({exc})."
             ) from None
-        parent = context.current()
-        if parent is not None and parent.current_step is not None:
-            parent = None  # enqueued from inside a step: an independent run
-        number, recorded = calls.child_slot(parent, info.name)
-        if recorded is not None:
-            return cast("TaskResult[_P, _R]", self.get_result(str(recorded.child_workflow_id)))
-        options = context.enqueue_options()
-        run = runs.new_run(
-            runs.resolve(info, tuple(plain_args), plain_kwargs),
-            calls.choose_workflow_id(parent, number),
-            status=RunStatus.ENQUEUED,
-            parent_id=parent.workflow_id if parent else None,
+        workflow_id, row = enqueuing.enqueue(
+            info,
+            tuple(plain_args),
+            plain_kwargs,
             queue_name=queue.name,
             priority=results.run_priority(task.priority),
-            deduplication_id=options.deduplication_id if options else None,
+            run_after=task.run_after,
         )
-        run.run_after = task.run_after
-        created = insert_enqueued(run)
-        if parent is not None and number is not None:
-            steps.record_child(parent, number, info.name, run.pk, started=True)
-        if not created:
-            return cast("TaskResult[_P, _R]", self.get_result(run.pk))
+        if row is None:
+            return cast("TaskResult[_P, _R]", self.get_result(workflow_id))
         logger.debug(
             "Enqueued task %s as run %s on %s",
             task.module_path,
-            run.pk,
+            workflow_id,
             queue.name,
-            extra={"action": "task_enqueued", "workflow_id": run.pk, "queue": queue.name},
+            extra={"action": "task_enqueued", "workflow_id": workflow_id, "queue": queue.name},
         )
-        return cast("TaskResult[_P, _R]", results.task_result(run, task, self.alias))
+        return cast("TaskResult[_P, _R]", results.task_result(row, task, self.alias))
 
     def get_result(self, result_id: str) -> TaskResult[..., Any]:
         """The ``TaskResult`` of run ``result_id``, read from its row (one query)."""

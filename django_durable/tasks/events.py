@@ -24,45 +24,51 @@ from django_durable.models import WorkflowRun
 from django_durable.tasks import registration, results
 
 
-def _sender(task: Any) -> type:
-    """The class of the task's backend (Django's signals are sent by backend class)."""
-    from django_durable.tasks.backend import DurableBackend  # the backend imports this module
+class _Bridge:
+    """Forwards the run signals of task runs as Django's task signals, sent by the class of
+    the task's backend (``fallback``, the durable backend class, when its alias is gone)."""
 
-    try:
-        backend = task_backends[task.backend]
-    except Exception:  # the alias is gone from TASKS; the result still goes out
-        return DurableBackend
-    return type(backend) if isinstance(backend, DurableBackend) else DurableBackend
+    def __init__(self, fallback: type) -> None:
+        self.fallback = fallback
+
+    def sender(self, task: Any) -> type:
+        try:
+            backend = task_backends[task.backend]
+        except Exception:  # the alias is gone from TASKS; the result still goes out
+            return self.fallback
+        return type(backend) if isinstance(backend, self.fallback) else self.fallback
+
+    def send(self, signal: Signal, workflow_id: str, workflow_name: str) -> None:
+        task = registration.task_of(workflow_name)
+        if task is None:
+            return
+        run = WorkflowRun.objects.using(conf.database_alias()).filter(pk=workflow_id).first()
+        if run is None:
+            return
+        signal.send(self.sender(task), task_result=results.task_result(run, task, task.backend))
+
+    def enqueued(self, sender: Any, *, workflow_id: str, workflow_name: str, **kw: Any) -> None:
+        self.send(task_enqueued, workflow_id, workflow_name)
+
+    def started(self, sender: Any, *, workflow_id: str, workflow_name: str, **kw: Any) -> None:
+        self.send(task_started, workflow_id, workflow_name)
+
+    def finished(self, sender: Any, *, workflow_id: str, workflow_name: str, **kw: Any) -> None:
+        self.send(task_finished, workflow_id, workflow_name)
 
 
-def _send(signal: Signal, workflow_id: str, workflow_name: str) -> None:
-    task = registration.task_of(workflow_name)
-    if task is None:
-        return
-    run = WorkflowRun.objects.using(conf.database_alias()).filter(pk=workflow_id).first()
-    if run is None:
-        return
-    signal.send(_sender(task), task_result=results.task_result(run, task, task.backend))
-
-
-def _run_enqueued(sender: Any, *, workflow_id: str, workflow_name: str, **kwargs: Any) -> None:
-    _send(task_enqueued, workflow_id, workflow_name)
-
-
-def _run_started(sender: Any, *, workflow_id: str, workflow_name: str, **kwargs: Any) -> None:
-    _send(task_started, workflow_id, workflow_name)
-
-
-def _run_finished(sender: Any, *, workflow_id: str, workflow_name: str, **kwargs: Any) -> None:
-    _send(task_finished, workflow_id, workflow_name)
-
-
-def connect() -> None:
+def connect(backend_class: type) -> None:
     """Connect the bridge (idempotent); a durable backend does it when it is created, so
     a project without one pays nothing for it."""
-    for signal, bridge in (
-        (signals.workflow_enqueued, _run_enqueued),
-        (signals.workflow_started, _run_started),
-        (signals.workflow_finished, _run_finished),
+    bridge = _Bridge(backend_class)
+    for signal, receiver in (
+        (signals.workflow_enqueued, bridge.enqueued),
+        (signals.workflow_started, bridge.started),
+        (signals.workflow_finished, bridge.finished),
     ):
-        signal.connect(bridge, sender=WorkflowRun, dispatch_uid=f"durable_task_{bridge.__name__}")
+        signal.connect(
+            receiver,
+            sender=WorkflowRun,
+            weak=False,
+            dispatch_uid=f"durable_task_{receiver.__name__}",
+        )

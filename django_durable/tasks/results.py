@@ -18,7 +18,7 @@ from django.tasks import (
 from django.tasks.base import TaskError
 from django.tasks.exceptions import InvalidTask
 
-from django_durable import serialization
+from django_durable import error_records, serialization
 from django_durable.exceptions import MaxRecoveryAttemptsExceeded, WorkflowCancelled
 from django_durable.models import FINISHED, RunStatus, WorkflowRun
 
@@ -76,8 +76,8 @@ def _class_path(cls: type[BaseException]) -> str:
 def errors_of(run: WorkflowRun) -> list[TaskError]:
     """The ``TaskError`` of a failed run (its last error; earlier attempts are not kept)."""
     if run.status == RunStatus.ERROR:
-        type_path, message = serialization.error_summary(run.error) or ("builtins.Exception", "")
-        traceback = serialization.error_traceback(run.error) or f"{type_path}: {message}\n"
+        type_path, message = error_records.error_summary(run.error) or ("builtins.Exception", "")
+        traceback = error_records.error_traceback(run.error) or f"{type_path}: {message}\n"
         return [TaskError(exception_class_path=type_path, traceback=traceback)]
     if run.status == RunStatus.CANCELLED:
         return [

@@ -9,20 +9,14 @@ from typing import Any
 
 import pytest
 
-from django_durable import conf
 from tests import workflows
 from tests.integration.workers import WorkerThread, run_worker
 
 
 @pytest.fixture
 def worker_id() -> Iterator[str]:
-    """A unique executor id for an in-process ``Worker``.
-
-    ``Worker.run()`` makes its id the executor id of the whole process; it is reset after
-    the test so later tests run under the default id again.
-    """
+    """A unique executor id for an in-process ``Worker`` (which makes its own runtime)."""
     yield f"worker-{uuid.uuid4().hex[:8]}"
-    conf.set_executor_id(None)
 
 
 @pytest.fixture

@@ -49,12 +49,28 @@ def stray_connections() -> list[tuple[str, BaseDatabaseWrapper]]:
     return found
 
 
+# Threads of a runtime that outlive the runs they execute (named durable-<run id> while
+# they execute one).
+RUNTIME_THREADS = (
+    "durable-heartbeat",
+    "durable-background",
+    "durable-sync",
+    "durable-async",
+    "durable-flusher",
+)
+
+
 def wait_until_no_run_thread(timeout: float = 10.0) -> None:
-    """Background runs close their connections as their thread ends: wait for that."""
-    for thread in threading.enumerate():
-        if thread.name.startswith("durable-") and thread.name not in OWN_CONNECTION_THREADS:
-            if not thread.name.startswith("durable-sync"):
-                thread.join(timeout)
+    """Background runs close their connections as they end: wait until none executes."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while any(
+        t.name.startswith("durable-") and not t.name.startswith(RUNTIME_THREADS)
+        for t in threading.enumerate()
+    ):
+        assert time.monotonic() < deadline, "a run is still executing"
+        time.sleep(0.01)
 
 
 def run_with_id(workflow_id: str, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
@@ -214,9 +230,12 @@ def _cancel_during_sleep(fn: Callable[..., Any], workflow_id: str) -> float:
     assert durable.cancel_workflow(workflow_id) is True
     with pytest.raises(durable.WorkflowCancelled):
         handle.get_result(timeout=1)
-    thread.join(10)  # never leave the thread (and its connection) behind
-    assert not thread.is_alive()
-    return time.monotonic() - cancelled_at
+    stopped = time.monotonic() - cancelled_at
+    # Never leave the execution (and its connection) behind: the thread lets go of it.
+    while thread.name == f"durable-{workflow_id}":
+        assert time.monotonic() < deadline + 10
+        time.sleep(0.01)
+    return stopped
 
 
 def test_cancelling_a_sync_workflow_ends_its_durable_sleep_at_once():

@@ -19,11 +19,12 @@ from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
 import django_durable as durable
-from django_durable import executors, queues, registry, serialization
+from django_durable import queues, registry, serialization
 from django_durable import worker as worker_module
 from django_durable.db import NOTIFY_CHANNEL
-from django_durable.engine import runs, steps
+from django_durable.engine import recovery, runs
 from django_durable.models import Executor, RunStatus, StepOutput, WorkflowRun
+from django_durable.models import sql as run_sql
 from django_durable.worker import Worker
 from tests import workflows
 from tests.integration.workers import release
@@ -112,10 +113,10 @@ def test_a_worker_closes_its_event_loop(worker_id):
     running = Worker(queues=["queues-plain"], executor_id=worker_id, batch=True)
     try:
         assert running.run() == 1
-        loop = running._loop
+        loop = running.runtime._loop
         assert loop is not None  # the async run used it
-        if running._loop_thread is not None:
-            running._loop_thread.join(10)
+        if running.runtime._loop_thread is not None:
+            running.runtime._loop_thread.join(10)
         assert loop.is_closed(), "run() returned with its event loop still open"
     finally:
         release(running)
@@ -277,7 +278,7 @@ def test_a_run_still_going_at_the_shutdown_timeout_is_left_for_recovery(worker_t
         assert running.worker.has_leftovers()
         assert (run_of(wid).status, run_of(wid).executor_id) == (RunStatus.PENDING, worker_id)
         # Marked dead at once: a live worker recovers the run without waiting for the timeout.
-        assert worker_id in executors.dead_executor_ids(timezone.now(), TIMEOUT)
+        assert worker_id in recovery.dead_executor_ids(timezone.now(), TIMEOUT)
     finally:
         workflows.GATE.set()  # let the abandoned thread end before the test database goes
         wait_until(lambda: run_of(wid).is_finished, "the abandoned thread to finish")
@@ -345,8 +346,8 @@ def dead_run(
 def test_a_run_of_an_executor_with_a_stale_heartbeat_is_re_enqueued_once():
     dead_run("rec-1", "dead-1", heartbeat_age=TIMEOUT + 5)
 
-    assert executors.recover_dead(timezone.now(), TIMEOUT) == ["rec-1"]
-    assert executors.recover_dead(timezone.now(), TIMEOUT) == []
+    assert recovery.recover_dead(timezone.now(), TIMEOUT) == ["rec-1"]
+    assert recovery.recover_dead(timezone.now(), TIMEOUT) == []
 
     run = run_of("rec-1")
     assert (run.status, run.executor_id, run.queue_name, run.recovery_attempts) == (
@@ -367,7 +368,7 @@ def test_recovery_from_two_threads_at_once_re_enqueues_once():
     def recover() -> None:
         try:
             barrier.wait(timeout=10)
-            results.append(executors.recover_dead(timezone.now(), TIMEOUT))
+            results.append(recovery.recover_dead(timezone.now(), TIMEOUT))
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -389,13 +390,13 @@ def test_an_executor_without_a_heartbeat_row_is_dead_once_its_runs_are_stale():
     dead_run("silent-old", "silent-1", heartbeat_age=None, run_age=TIMEOUT + 5)
     dead_run("silent-new", "silent-2", heartbeat_age=None, run_age=1)
 
-    assert executors.recover_dead(timezone.now(), TIMEOUT) == ["silent-old"]
+    assert recovery.recover_dead(timezone.now(), TIMEOUT) == ["silent-old"]
     assert run_of("silent-new").status == RunStatus.PENDING
 
 
 def test_a_live_executors_runs_are_left_alone():
     dead_run("alive-1", "alive", heartbeat_age=1, run_age=TIMEOUT * 10)
-    assert executors.recover_dead(timezone.now(), TIMEOUT) == []
+    assert recovery.recover_dead(timezone.now(), TIMEOUT) == []
     assert (run_of("alive-1").status, run_of("alive-1").recovery_attempts) == (
         RunStatus.PENDING,
         0,
@@ -433,7 +434,7 @@ def test_a_recovered_run_keeps_its_completed_steps(worker, worker_id):
 
 def test_a_recovered_direct_call_goes_to_the_internal_queue(worker, worker_id):
     dead_run("direct-1", "dead-direct", heartbeat_age=TIMEOUT + 5, queue=None)
-    assert executors.recover_dead(timezone.now(), TIMEOUT) == ["direct-1"]
+    assert recovery.recover_dead(timezone.now(), TIMEOUT) == ["direct-1"]
     assert run_of("direct-1").queue_name == queues.INTERNAL_QUEUE_NAME
 
     assert worker() == 1  # every declared queue, the internal one included
@@ -445,7 +446,7 @@ def test_a_run_at_its_recovery_limit_is_given_up():
     dead_run("last-chance", "dead-a", heartbeat_age=TIMEOUT + 5, recovery_attempts=limit - 1)
     dead_run("too-many", "dead-b", heartbeat_age=TIMEOUT + 5, recovery_attempts=limit)
 
-    assert executors.recover_dead(timezone.now(), TIMEOUT) == ["last-chance"]
+    assert recovery.recover_dead(timezone.now(), TIMEOUT) == ["last-chance"]
 
     last = run_of("last-chance")
     assert (last.status, last.recovery_attempts) == (RunStatus.ENQUEUED, limit)
@@ -474,7 +475,7 @@ def test_executors_long_dead_and_idle_are_forgotten():
     now = timezone.now()
     Executor.objects.create(executor_id="ancient", last_heartbeat_at=now - timedelta(days=1))
     Executor.objects.create(executor_id="recent", last_heartbeat_at=now - timedelta(seconds=1))
-    executors.recover_dead(now, TIMEOUT)
+    recovery.recover_dead(now, TIMEOUT)
     left = Executor.objects.filter(pk__in=["ancient", "recent"]).values_list("pk", flat=True)
     assert list(left) == ["recent"]
 
@@ -499,13 +500,14 @@ def fail_once(monkeypatch, target: Any, name: str, when: Any = None) -> dict[str
 
 
 def at_step(number: int) -> Any:
-    return lambda *args, **kwargs: kwargs.get("step_number") == number
+    """When the checkpoints written (``insert_steps``' fourth argument) include ``number``."""
+    return lambda *args, **kwargs: any(cp.step_number == number for cp in args[3])
 
 
 def test_a_lost_database_while_a_direct_call_runs_interrupts_it_and_records_no_error(
     monkeypatch,
 ):
-    raised = fail_once(monkeypatch, steps, "insert_step_if_running", at_step(2))
+    raised = fail_once(monkeypatch, run_sql, "insert_steps", at_step(2))
 
     with durable.SetWorkflowID("cut-1"), pytest.raises(durable.ExecutionInterrupted):
         workflows.three_steps(1)
@@ -521,7 +523,7 @@ def test_a_worker_retries_a_run_whose_step_could_not_be_recorded(
     worker, worker_id, monkeypatch, caplog
 ):
     wid = enqueue(PLAIN, workflows.three_steps, 1)
-    raised = fail_once(monkeypatch, steps, "insert_step_if_running", at_step(2))
+    raised = fail_once(monkeypatch, run_sql, "insert_steps", at_step(2))
 
     with caplog.at_level(logging.WARNING, logger=WORKER_LOGGER):
         assert worker("queues-plain") == 1
@@ -540,7 +542,7 @@ def test_a_worker_retries_an_async_run_whose_step_could_not_be_recorded(
     worker, worker_id, monkeypatch
 ):
     wid = enqueue(PLAIN, workflows.async_workflow, 1)
-    raised = fail_once(monkeypatch, steps, "insert_step_if_running", at_step(1))
+    raised = fail_once(monkeypatch, run_sql, "insert_steps", at_step(1))
 
     assert worker("queues-plain") == 1
 
@@ -553,7 +555,7 @@ def test_a_worker_retries_a_run_whose_outcome_could_not_be_recorded(
     worker, worker_id, monkeypatch
 ):
     wid = enqueue(PLAIN, workflows.three_steps, 1)
-    raised = fail_once(monkeypatch, WorkflowRun, "finish")
+    raised = fail_once(monkeypatch, run_sql, "finish_run")
 
     worker("queues-plain")
 
@@ -571,7 +573,7 @@ def test_a_worker_retries_a_run_it_could_not_load(worker, worker_id, monkeypatch
     in_worker = lambda *args, **kwargs: threading.current_thread().name.startswith(  # noqa: E731
         "durable-worker"
     )
-    raised = fail_once(monkeypatch, runs, "fetch", in_worker)
+    raised = fail_once(monkeypatch, runs, "load_steps", in_worker)
 
     worker("queues-plain")
 

@@ -11,21 +11,18 @@ from django_durable.worker import Worker
 
 
 def release(worker: Worker) -> None:
-    """Stop the threads a returned worker may leave behind and close its event loop.
-
-    ``run()`` can return (``max_runs``) without stopping its LISTEN thread (PostgreSQL), and
-    returns without closing the event loop of its async runs (see ``test_worker.py``:
+    """Stop the threads a returned worker may leave behind: its LISTEN thread (PostgreSQL),
+    and its own runtime's threads and event loop (see ``test_worker.py``:
     ``test_a_worker_leaves_no_listen_thread_behind``, ``test_a_worker_closes_its_event_
     loop``). Left alone, the first keeps a connection to the test database open for good
     (dropping it fails at the end of the session) and the second fails the session with a
     ResourceWarning.
     """
     worker.stop()
-    for thread in (worker._listener, worker._loop_thread):
-        if thread is not None:
-            thread.join(10)
-    if worker._loop is not None and not worker._loop.is_running():
-        worker._loop.close()
+    if worker._listener is not None:
+        worker._listener.join(10)
+    if worker._owns_runtime:
+        worker.runtime.shutdown()
 
 
 def run_worker(*queue_names: str, **kwargs: Any) -> int:

@@ -26,6 +26,8 @@ The exit status is 0 when every run succeeded, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import inspect
 import json
 import os
 import sys
@@ -111,6 +113,8 @@ def main(argv: list[str]) -> int:
 
         def call() -> Any:
             with durable.SetWorkflowID(options.workflow_id):
+                if inspect.iscoroutinefunction(fn):
+                    return asyncio.run(fn(*args, **kwargs))
                 return fn(*args, **kwargs)
 
         return 0 if report(options.workflow_id, call) else 1

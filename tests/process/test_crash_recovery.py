@@ -24,7 +24,7 @@ from tests.process.children import DEADLINE, Child, Spawn, wait_until
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 CRASH = {"DURABLE_TEST_CRASH_AFTER_STEP_2": "1"}
-CONTROL_LOGGER = "django_durable.engine.control"
+CONTROL_LOGGER = "django_durable.engine.recovery"
 
 
 def events(label: str) -> list[int]:

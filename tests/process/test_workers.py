@@ -23,7 +23,8 @@ from django.db import connection
 from django.utils import timezone
 
 import django_durable as durable
-from django_durable import executors, serialization
+from django_durable import serialization
+from django_durable.engine import recovery
 from django_durable.models import Executor, RunStatus, StepOutput, WorkflowRun
 from tests import workflows
 from tests.models import Event
@@ -203,7 +204,7 @@ def test_a_run_still_going_at_the_shutdown_timeout_is_left_for_recovery(spawn_wo
     run = WorkflowRun.objects.get(pk=wid)
     assert (run.status, run.executor_id) == (RunStatus.PENDING, child.executor_id)
     # Marked dead on the way out: any live worker recovers the run at once.
-    assert child.executor_id in executors.dead_executor_ids(timezone.now(), 3600.0)
+    assert child.executor_id in recovery.dead_executor_ids(timezone.now(), 3600.0)
 
 
 def test_bad_command_lines_exit_with_an_error(spawn_worker, executor_id):

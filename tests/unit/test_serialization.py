@@ -16,19 +16,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from django_durable.error_records import decode_exception, encode_exception, error_summary
 from django_durable.exceptions import (
     MaxStepRetriesExceeded,
     RecordedError,
     SerializationError,
 )
-from django_durable.serialization import (
-    check_serializable,
-    decode_exception,
-    dumps,
-    encode_exception,
-    error_summary,
-    loads,
-)
+from django_durable.serialization import check_serializable, dumps, loads
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -712,3 +706,13 @@ def test_recorded_error_of_importable_type_is_rebuilt_when_reencoded() -> None:
     assert type(result) is ValueError
     assert result.args == ("late",)
     assert result.durable_traceback.startswith("T0\n")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "exc", [SystemExit(2), KeyboardInterrupt(), GeneratorExit("closed"), BaseException("b")]
+)
+def test_only_exception_subclasses_are_rebuilt_as_themselves(exc):
+    """Re-raising a stored error must never stop the process that reads it."""
+    result = decode_exception(encode_exception(exc))
+    assert isinstance(result, RecordedError)
+    assert result.type_path == f"builtins.{type(exc).__name__}"

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_durable import conf, registry
+from django_durable.engine import runtime as runtimes
+from django_durable.engine.runtime import Runtime
 from django_durable.exceptions import DurableError
 from django_durable.management._arguments import positive_int
 from django_durable.scheduler import Scheduler
@@ -87,12 +89,13 @@ class Command(BaseCommand):
             raise CommandError("--executor-id must not be empty.")
         worker: Worker | None = None
         scheduler: Scheduler | None = None
+        runtime = Runtime(executor_id)
         try:
             if not options["no_worker"]:
                 worker = Worker(
                     queues=self._queues(options["queues"]),
                     concurrency=options["concurrency"],
-                    executor_id=executor_id,
+                    runtime=runtime,
                     max_runs=options["max_runs"],
                     batch=options["batch"],
                     shutdown_timeout=options["shutdown_timeout"],
@@ -100,7 +103,21 @@ class Command(BaseCommand):
             if not options["no_scheduler"]:
                 scheduler = Scheduler(once=options["batch"])
         except DurableError as exc:
+            runtime.shutdown()
             raise CommandError(str(exc)) from exc
+        runtimes.install(runtime)  # workflows called in this process run on it too
+        try:
+            self._run(options, runtime, worker, scheduler)
+        finally:
+            runtimes.uninstall(runtime)
+
+    def _run(
+        self,
+        options: dict[str, Any],
+        runtime: Runtime,
+        worker: Worker | None,
+        scheduler: Scheduler | None,
+    ) -> None:
         self._announce(worker, scheduler)
         self._install_signal_handlers([loop for loop in (worker, scheduler) if loop])
         scheduler_thread: threading.Thread | None = None
@@ -120,15 +137,17 @@ class Command(BaseCommand):
                 deadline = time.monotonic() + 10
                 while scheduler_thread.is_alive() and time.monotonic() < deadline:
                     scheduler_thread.join(0.2)  # short waits: signals are handled between
+            left = runtime.shutdown(timeout=0)
             self.stdout.write(
                 f"django_durable worker {worker.executor_id} stopped ({claimed} runs)."
             )
             self.stdout.flush()
-            if worker.has_leftovers():
+            if left or worker.has_leftovers():
                 # Runs still executing stay PENDING for recovery; don't wait for their threads.
                 sys.stderr.flush()
                 os._exit(0)
         elif scheduler is not None:
+            runtime.shutdown()
             self.stdout.write(f"django_durable scheduler stopped ({scheduler.fired} slots fired).")
             self.stdout.flush()
 
