@@ -76,6 +76,8 @@ def _preview(row: WorkflowSchedule, start: datetime, end: datetime, limit: int) 
         slots = schedules.row_slots(row, start, end, limit=limit)
     except DurableError as exc:
         return {"schedule": row, "error": str(exc)}
+    except (ValueError, OverflowError) as exc:  # a range the cron code cannot reach
+        return {"schedule": row, "error": f"The range cannot be backfilled: {exc}."}
     shown: list[datetime | None] = list(slots)
     if len(slots) > 2 * PREVIEW_SLOTS:
         shown = [*slots[:PREVIEW_SLOTS], None, *slots[-PREVIEW_SLOTS:]]
@@ -99,7 +101,7 @@ def _apply(
     for row in rows:
         try:
             result = schedules.backfill(row.schedule_name, start, end)
-        except DurableError as exc:
+        except (DurableError, ValueError, OverflowError) as exc:
             model_admin.message_user(
                 request, f"Not backfilled: {row.schedule_name}: {exc}", messages.ERROR
             )

@@ -190,7 +190,8 @@ def timeline(
 
 
 def recent_slots(cron: Cron, since: datetime, now: datetime, count: int) -> list[datetime]:
-    """The newest ``count`` slots after ``since`` up to ``now``, oldest first.
+    """The newest ``count`` slots after ``since`` up to ``now``, oldest first (pass ``now``
+    less the scheduler's grace, so a slot being fired is not shown as missed).
 
     Looks back over a doubling window, so a frequent cron costs about ``2 * count`` steps
     and a rare one a few windows back to ``since``.

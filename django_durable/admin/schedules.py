@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.contrib import admin, messages
@@ -188,7 +188,8 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             page["cron_error"] = str(exc)
             return page
         since = min(obj.created_at, obj.last_fired_at or obj.created_at)
-        slots = pictures.recent_slots(cron, since, now, RECENT_SLOTS)
+        grace = timedelta(seconds=max(2 * float(conf.get("POLL_INTERVAL")), 1.0))
+        slots = pictures.recent_slots(cron, since, now - grace, RECENT_SLOTS)
         ids = [slot_run_id(obj.schedule_name, slot) for slot in slots]
         found = WorkflowRun.objects.using(conf.database_alias()).filter(pk__in=ids)
         runs = {run.pk: run for run in found.only("workflow_id", "status")}
