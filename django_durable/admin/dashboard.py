@@ -10,26 +10,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Count, Min
+from django.db.models import Count
 from django.db.models.functions import Trunc
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from django_durable import conf
+from django_durable import conf, monitoring
 from django_durable.admin import display, pictures
-from django_durable.models import (
-    Dashboard,
-    Executor,
-    RunStatus,
-    ScheduleStatus,
-    WorkflowRun,
-    WorkflowSchedule,
-)
-from django_durable.models.runs import DUE_AT
+from django_durable.models import Dashboard, RunStatus, WorkflowRun
 
-LATE_AFTER = 60.0
+LATE_AFTER = monitoring.LATE_AFTER
 """Seconds after its next fire time at which an active schedule is listed as late."""
 LATE_SHOWN = 20
 """Late schedules listed (the count covers them all)."""
@@ -67,57 +59,38 @@ def runs_per_bucket(now: datetime, unit: str, buckets: int) -> dict[str, Any]:
 
 
 def queues(now: datetime) -> list[dict[str, Any]]:
-    """Each queue's waiting and running runs and its oldest waiting run (the partial
-    in-flight index)."""
-    rows = (
-        WorkflowRun.objects.using(conf.database_alias())
-        .filter(status__in=(RunStatus.ENQUEUED, RunStatus.PENDING), queue_name__isnull=False)
-        .values_list("queue_name", "status")
-        .annotate(n=Count("*"), oldest=Min(DUE_AT))
-        .order_by()
-    )
-    found: dict[str, dict[str, Any]] = {}
-    for queue_name, status, n, oldest in rows:
-        entry = found.setdefault(
-            queue_name,
-            {"name": display.queue_label(queue_name), "waiting": 0, "running": 0, "age": None},
+    """Each queue's waiting and running runs and its oldest waiting run."""
+    found = []
+    for queue in monitoring.queue_stats():
+        age = (now - queue.oldest_due).total_seconds() if queue.oldest_due else None
+        found.append(
+            {
+                "name": display.queue_label(queue.name),
+                "waiting": queue.waiting,
+                "running": queue.running,
+                "age": None if age is None else display.seconds(age) if age > 0 else "deferred",
+            }
         )
-        if status == RunStatus.ENQUEUED:
-            entry["waiting"] = n
-            age = (now - oldest).total_seconds()
-            entry["age"] = display.seconds(age) if age > 0 else "deferred"
-        else:
-            entry["running"] = n
-    return sorted(found.values(), key=lambda e: (-e["waiting"], e["name"]))
+    return sorted(found, key=lambda e: (-e["waiting"], e["name"]))
 
 
 def executors(now: datetime) -> list[dict[str, Any]]:
     """Executors by last heartbeat, newest first, alive while within the timeout."""
-    timeout = float(conf.get("DEAD_EXECUTOR_TIMEOUT"))
-    rows = Executor.objects.using(conf.database_alias()).order_by("-last_heartbeat_at")
     return [
         {
             "id": row.executor_id,
             "host": row.hostname,
-            "pid": row.pid,
             "beat": display.when(row.last_heartbeat_at),
             "ago": display.seconds(max((now - row.last_heartbeat_at).total_seconds(), 0)),
-            "alive": (now - row.last_heartbeat_at).total_seconds() <= timeout,
+            "alive": row.alive,
         }
-        for row in rows[:EXECUTORS_SHOWN]
+        for row in monitoring.executors(now, limit=EXECUTORS_SHOWN)
     ]
 
 
 def late_schedules(now: datetime) -> tuple[list[dict[str, Any]], int]:
-    """Active schedules whose next fire is more than ``LATE_AFTER`` seconds past (the
-    partial ``durable_schedule_due`` index); and how many there are (capped)."""
-    late = (
-        WorkflowSchedule.objects.using(conf.database_alias())
-        .filter(status=ScheduleStatus.ACTIVE)
-        .filter(next_fire_at__lt=now - timedelta(seconds=LATE_AFTER))
-        .order_by("next_fire_at")
-    )
-    rows = list(late.only("schedule_id", "schedule_name", "next_fire_at", "cron_timezone")[:1001])
+    """Active schedules later than ``LATE_AFTER``; and how many there are (capped)."""
+    rows = monitoring.late_schedules(now, LATE_AFTER)
     return [
         {
             "pk": row.pk,

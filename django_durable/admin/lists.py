@@ -107,13 +107,15 @@ class ScheduleNameFilter(_ExactFilter):
 
 class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
     """Counts at most ``CAP + 1`` rows: a full ``COUNT(*)`` of millions of runs is slow,
-    and nobody pages past the first hundred pages (filter or search instead)."""
+    and nobody pages past the first hundred pages (filter or search instead). The count
+    drops the list's order: any ``CAP + 1`` rows will do, so no sort is needed."""
 
     CAP = 10_000
 
     @cached_property
     def count(self) -> int:
-        return int(self.object_list[: self.CAP + 1].count())  # type: ignore[attr-defined]
+        rows = self.object_list.order_by()  # type: ignore[attr-defined]
+        return int(rows[: self.CAP + 1].count())
 
 
 def date_range(year: str, month: str | None, day: str | None) -> tuple[datetime, datetime]:

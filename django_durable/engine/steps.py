@@ -123,13 +123,22 @@ def write_step(
         state.cancel_event.set()
         raise WorkflowCancelled(f"Workflow {state.workflow_id!r} was cancelled.")
     if savepoint:  # a transaction step reports once its own transaction has committed
-        _completed(state, number, name, failed=error is not None)
+        _completed(state, number, name, failed=error is not None, started_at=started_at)
     return None
 
 
-def _completed(state: WorkflowState, number: int, name: str, *, failed: bool) -> None:
+def _completed(
+    state: WorkflowState, number: int, name: str, *, failed: bool, started_at: Any = None
+) -> None:
+    duration = (timezone.now() - started_at).total_seconds() if started_at else None
     events.step_completed(
-        state.workflow_id, state.name, number, name, failed=failed, using=conf.database_alias()
+        state.workflow_id,
+        state.name,
+        number,
+        name,
+        failed=failed,
+        using=conf.database_alias(),
+        duration=duration,
     )
 
 
@@ -385,7 +394,7 @@ def run_transaction(
     except Exception as exc:
         _record_error(state, number, name, exc, started_at)
         raise
-    _completed(state, number, name, failed=False)
+    _completed(state, number, name, failed=False, started_at=started_at)
     return result
 
 
