@@ -72,8 +72,8 @@ def seconds(value: float | None) -> str:
         return "-"
     if value < 10:
         return f"{value:.3f} s"
-    if value < 60:
-        return f"{value:.1f} s"
+    if value < 120:
+        return f"{value:.0f} s"
     minutes, rest = divmod(int(value), 60)
     if minutes < 60:
         return f"{minutes} min {rest:02} s"
@@ -103,6 +103,15 @@ def queue_label(name: str | None) -> str:
     if not name or name == registry.INTERNAL_QUEUE_NAME:
         return INTERNAL_LABEL
     return name
+
+
+def short_id(workflow_id: str, limit: int = 30) -> str:
+    """A long run id shortened in its middle (``sched-nightly…T02:00:00+00:00``), so the
+    start and the slot time stay readable on one line."""
+    if len(workflow_id) <= limit:
+        return workflow_id
+    tail = min(15, limit // 2)
+    return f"{workflow_id[: limit - tail - 1]}…{workflow_id[-tail:]}"
 
 
 def run_url(workflow_id: str) -> str:

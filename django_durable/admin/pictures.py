@@ -29,7 +29,7 @@ OUTCOMES: dict[str, str] = {
     RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED: "failed",
     RunStatus.CANCELLED: "cancelled",
     RunStatus.PENDING: "running",
-    RunStatus.ENQUEUED: "running",
+    RunStatus.ENQUEUED: "waiting",
 }
 """The outcome (colour) of a run's status in the timeline and the slot strip."""
 
@@ -48,7 +48,7 @@ class Bar:
     kind: str
     """``step``, ``child`` (a child workflow) or ``sleep`` (a durable sleep: a gap)."""
     outcome: str
-    """``succeeded``, ``failed``, ``cancelled``, ``running`` or ``sleep``: its colour."""
+    """``succeeded``, ``failed``, ``cancelled``, ``running``, ``waiting`` or ``sleep``."""
     left: float
     """Where the bar starts, in percent of the axis."""
     width: float
@@ -216,7 +216,8 @@ class Slot:
     at: datetime
     """The slot (UTC)."""
     outcome: str
-    """``succeeded``, ``failed``, ``cancelled``, ``running``, ``missed`` or ``skipped``."""
+    """``succeeded``, ``failed``, ``cancelled``, ``running``, ``waiting`` (enqueued),
+    ``missed`` or ``skipped``."""
     run_id: str | None
     """Its run, if it has one."""
 

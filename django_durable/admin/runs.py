@@ -43,7 +43,8 @@ LIST_COLUMNS += ("started_at", "completed_at")
 class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     change_form_template = "admin/django_durable/workflowrun/change_form.html"
     change_list_template = "admin/django_durable/workflowrun/change_list.html"
-    list_display = ["workflow_id", "workflow", "status_badge", "queue", "created", "duration"]
+    list_display = ["run_id", "workflow", "status_badge", "queue", "created"]
+    list_display_links = ["run_id"]
     list_filter = ["status", WorkflowNameFilter, QueueNameFilter, ScheduleNameFilter]
     # The primary key by prefix (its ``varchar_pattern_ops`` index on PostgreSQL), or a
     # schedule's exact name (an index too).
@@ -54,7 +55,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     # Sorting by another column sorts the whole table; the id and the time are indexed.
-    sortable_by = ["workflow_id", "created"]
+    sortable_by = ["run_id", "created"]
     ordering = ["-created_at"]
     actions = ["cancel", "resume", "retry_from_failed_step"]
     fields = ("workflow_id",)
@@ -101,17 +102,27 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     # -- columns -------------------------------------------------------------------------
 
+    @admin.display(description="run id", ordering="workflow_id")
+    def run_id(self, obj: WorkflowRun) -> str:
+        return format_html(
+            '<span title="{}">{}</span>', obj.workflow_id, display.short_id(obj.workflow_id, 26)
+        )
+
     @admin.display(description="workflow")
     def workflow(self, obj: WorkflowRun) -> str:
         if not obj.schedule_name:
             return obj.name
         return format_html(
-            '{}<span class="durable-sub">schedule {}</span>', obj.name, obj.schedule_name
+            '{}<span class="durable-sub wrap">schedule {}</span>', obj.name, obj.schedule_name
         )
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: WorkflowRun) -> str:
-        return display.badge(obj.status)
+        """The status, and under it how long the run took (once it finished)."""
+        took = display.between(obj.started_at, obj.completed_at)
+        if took == "-":
+            return display.badge(obj.status)
+        return format_html('{}<span class="durable-sub">{}</span>', display.badge(obj.status), took)
 
     @admin.display(description="queue")
     def queue(self, obj: WorkflowRun) -> str:

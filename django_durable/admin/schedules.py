@@ -44,21 +44,13 @@ ALLOWED_LOOKUPS = {"status__exact", "origin__exact", "workflow_name", "queue_nam
 class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = WorkflowScheduleForm
     change_form_template = "admin/django_durable/workflowschedule/change_form.html"
-    list_display = [
-        "schedule_name",
-        "cron",
-        "status_badge",
-        "next_fire",
-        "last_fired",
-        "queue",
-        "origin_label",
-    ]
+    list_display = ["name_and_workflow", "cron", "status_badge", "next_fire", "last_fired", "queue"]
     # Timezones are filtered through ``?cron_timezone=`` URLs: a sidebar list of them would
     # cost a ``SELECT DISTINCT`` over all schedules on every page.
     list_filter = ["status", ScheduleWorkflowFilter, ScheduleQueueFilter, "origin"]
     search_fields = ["schedule_name", "workflow_name__exact"]
     search_help_text = "A part of the schedule's name, or a workflow's exact name."
-    sortable_by = ["schedule_name", "status_badge", "next_fire"]
+    sortable_by = ["name_and_workflow", "status_badge", "next_fire"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     actions = ["pause", "resume", "trigger", "backfill"]
@@ -81,17 +73,19 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # -- columns -------------------------------------------------------------------------
 
     @admin.display(description="schedule", ordering="schedule_name")
-    def schedule_name(self, obj: WorkflowSchedule) -> str:
-        return obj.schedule_name
+    def name_and_workflow(self, obj: WorkflowSchedule) -> str:
+        """The name (the link), the workflow under it, and "in code" for @scheduled."""
+        origin = " · in code" if obj.origin == ScheduleOrigin.CODE else ""
+        return format_html(
+            '{}<span class="durable-sub wrap">{}{}</span>', obj.schedule_name, obj.workflow_name, origin
+        )
 
     @admin.display(description="cron")
     def cron(self, obj: WorkflowSchedule) -> str:
         return format_html(
-            '<code class="durable-cron">{}</code><span class="durable-sub">{}</span>'
-            '<span class="durable-sub">{}</span>',
+            '<code class="durable-cron">{}</code><span class="durable-sub">{}</span>',
             obj.schedule,
             obj.cron_timezone or "UTC",
-            obj.workflow_name,
         )
 
     @admin.display(description="status", ordering="status")
@@ -112,10 +106,6 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="queue")
     def queue(self, obj: WorkflowSchedule) -> str:
         return display.queue_label(obj.queue_name)
-
-    @admin.display(description="origin", ordering="origin")
-    def origin_label(self, obj: WorkflowSchedule) -> str:
-        return "code" if obj.origin == ScheduleOrigin.CODE else "runtime"
 
     # -- form ----------------------------------------------------------------------------
 
@@ -203,6 +193,7 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             fires.append((display.local(moment, obj.cron_timezone), display.formatted(moment, UTC)))
         page["next_fires"] = fires
         page["zone"] = obj.cron_timezone or "UTC"
+        page["in_utc"] = page["zone"] == "UTC"
         return page
 
     # -- permissions of the custom actions -----------------------------------------------
