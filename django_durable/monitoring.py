@@ -90,7 +90,9 @@ def executors(now: datetime, *, limit: int = 1000) -> list[ExecutorStats]:
     ]
 
 
-def late_schedules(now: datetime, after: float = LATE_AFTER, *, limit: int = 1001) -> list[WorkflowSchedule]:
+def late_schedules(
+    now: datetime, after: float = LATE_AFTER, *, limit: int = 1001
+) -> list[WorkflowSchedule]:
     """Active schedules whose next fire time is more than ``after`` seconds past, most
     late first (the partial ``durable_schedule_due`` index); at most ``limit``."""
     late = (

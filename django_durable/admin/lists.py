@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
 from django.core.paginator import Paginator
 from django.db.models import Max, Min, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -118,11 +119,23 @@ class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
         return int(rows[: self.CAP + 1].count())
 
 
+def object_missing(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """What the admin does for an id that names no row: a warning, back to the index."""
+    shown = object_id.replace("\x00", "\\x00")[:100]
+    model_admin.message_user(
+        request,
+        f"{model_admin.opts.verbose_name} with ID {shown!r} does not exist. "
+        "Perhaps it was deleted?",
+        messages.WARNING,
+    )
+    return HttpResponseRedirect(reverse("admin:index", current_app=model_admin.admin_site.name))
+
+
 def date_range(year: str, month: str | None, day: str | None) -> tuple[datetime, datetime]:
     """The instants a date-hierarchy selection covers, or ``IncorrectLookupParameters``
     for a date the database cannot hold (year 0, 99999999999999999999, 9999-12-31...)."""
     try:
-        start = datetime(int(year), int(month or 1), int(day or 1))  # noqa: DTZ001
+        start = datetime(int(year), int(month or 1), int(day or 1))
         if day:
             end = start + timedelta(days=1)
         elif month:
@@ -200,11 +213,13 @@ def cheap_date_hierarchy(cl: ChangeList) -> dict[str, Any] | None:
         return str(cl.get_query_string(filters, [f"{field}__"]))
 
     if year and month and day:
-        chosen = datetime(int(year), int(month), int(day))  # noqa: DTZ001
+        chosen = datetime(int(year), int(month), int(day))
         return {
             "show": True,
-            "back": {"link": link({f"{field}__year": year, f"{field}__month": month}),
-                     "title": chosen.strftime("%B %Y")},
+            "back": {
+                "link": link({f"{field}__year": year, f"{field}__month": month}),
+                "title": chosen.strftime("%B %Y"),
+            },
             "choices": [{"title": chosen.strftime("%B %-d")}],
         }
     if year and month:
@@ -217,7 +232,7 @@ def cheap_date_hierarchy(cl: ChangeList) -> dict[str, Any] | None:
                     "link": link(
                         {f"{field}__year": year, f"{field}__month": month, f"{field}__day": d}
                     ),
-                    "title": datetime(int(year), int(month), d).strftime("%B %-d"),  # noqa: DTZ001
+                    "title": datetime(int(year), int(month), d).strftime("%B %-d"),
                 }
                 for d in range(1, days + 1)
             ],
@@ -229,7 +244,7 @@ def cheap_date_hierarchy(cl: ChangeList) -> dict[str, Any] | None:
             "choices": [
                 {
                     "link": link({f"{field}__year": year, f"{field}__month": m}),
-                    "title": datetime(int(year), m, 1).strftime("%B %Y"),  # noqa: DTZ001
+                    "title": datetime(int(year), m, 1).strftime("%B %Y"),
                 }
                 for m in range(1, 13)
             ],

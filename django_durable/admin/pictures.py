@@ -143,15 +143,15 @@ def timeline(
         previous = start
         for step in owned:
             child = children.get(step.child_workflow_id or "") if depth == 0 else None
-            kind, begin, end, outcome = _bounds(step, child, previous, now)
+            _kind, begin, end, outcome = _bounds(step, child, previous, now)
             number = f"{prefix}{step.step_number}"
             rows.append((number, step, child, depth, begin, end, outcome))
-            previous = end if kind != "sleep" else end
+            previous = end
             if child is not None:
                 add(f"{number}.", child_steps.get(child.pk, ()), 1, begin)
 
     add("", steps, 0, origin)
-    ends = [run.completed_at or now] if run.status in (RunStatus.PENDING,) else []
+    ends = [now] if run.status == RunStatus.PENDING else []
     ends += [run.completed_at] if run.completed_at else []
     ends += [row[5] for row in rows]
     starts = [origin, *(row[4] for row in rows)]

@@ -20,6 +20,7 @@ from django_durable.admin.lists import (
     QueueNameFilter,
     ScheduleNameFilter,
     WorkflowNameFilter,
+    object_missing,
 )
 from django_durable.engine import control
 from django_durable.exceptions import DurableError
@@ -35,8 +36,10 @@ ALLOWED_LOOKUPS = {
     "created_at__month",
     "created_at__day",
 }
-LIST_COLUMNS = ("workflow_id", "name", "status", "queue_name", "schedule_name", "created_at")
-LIST_COLUMNS += ("started_at", "completed_at")
+LIST_COLUMNS: tuple[str, ...] = (
+    *("workflow_id", "name", "status", "queue_name", "schedule_name"),
+    *("created_at", "started_at", "completed_at"),
+)
 
 
 @admin.register(WorkflowRun)
@@ -122,7 +125,9 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         took = display.between(obj.started_at, obj.completed_at)
         if took == "-":
             return display.badge(obj.status)
-        return format_html('{}<span class="durable-sub">{}</span>', display.badge(obj.status), took)
+        return format_html(
+            '{}<span class="durable-sub">{}</span>', display.badge(obj.status), took
+        )
 
     @admin.display(description="queue")
     def queue(self, obj: WorkflowRun) -> str:
@@ -140,11 +145,17 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # -- the run page --------------------------------------------------------------------
 
     def render_change_form(
-        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kw: Any
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
     ) -> HttpResponse:
         if obj is not None:
             context.update(self._page(request, obj))
-        return super().render_change_form(request, context, *args, obj=obj, **kw)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _page(self, request: HttpRequest, run: WorkflowRun) -> dict[str, Any]:
         """The run page: its summary, its timeline, its values and what can be done."""
@@ -212,7 +223,9 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ]
         return [
             *(
-                path(f"<path:object_id>/{slug}/", wrap(self._button(action)), name=f"{name}_{slug}")
+                path(
+                    f"<path:object_id>/{slug}/", wrap(self._button(action)), name=f"{name}_{slug}"
+                )
                 for slug, action in buttons
             ),
             *super().get_urls(),
@@ -230,7 +243,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         def view(request: HttpRequest, object_id: str) -> HttpResponse:
             run = self.get_object(request, object_id)
             if run is None:
-                return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+                return object_missing(self, request, object_id)
             if not getattr(self, f"has_{permission}_permission")(request):
                 return HttpResponse("Forbidden", status=403)
             if action == "fork":
@@ -308,6 +321,8 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             new_ids = [new_id for _, (_, new_id) in done]
             self.message_user(
                 request,
-                format_html("Retried as {} new run(s): {}.", len(new_ids), display.run_links(new_ids)),
+                format_html(
+                    "Retried as {} new run(s): {}.", len(new_ids), display.run_links(new_ids)
+                ),
                 messages.SUCCESS,
             )

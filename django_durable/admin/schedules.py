@@ -21,6 +21,7 @@ from django_durable.admin.lists import (
     DurableChangeList,
     ScheduleQueueFilter,
     ScheduleWorkflowFilter,
+    object_missing,
 )
 from django_durable.exceptions import DurableError
 from django_durable.forms import WorkflowScheduleForm
@@ -37,14 +38,27 @@ RECENT_SLOTS = 50
 NEXT_FIRES = 10
 """Fire times listed on a schedule page."""
 
-ALLOWED_LOOKUPS = {"status__exact", "origin__exact", "workflow_name", "queue_name", "cron_timezone"}
+ALLOWED_LOOKUPS = {
+    "status__exact",
+    "origin__exact",
+    "workflow_name",
+    "queue_name",
+    "cron_timezone",
+}
 
 
 @admin.register(WorkflowSchedule)
 class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = WorkflowScheduleForm
     change_form_template = "admin/django_durable/workflowschedule/change_form.html"
-    list_display = ["name_and_workflow", "cron", "status_badge", "next_fire", "last_fired", "queue"]
+    list_display = [
+        "name_and_workflow",
+        "cron",
+        "status_badge",
+        "next_fire",
+        "last_fired",
+        "queue",
+    ]
     # Timezones are filtered through ``?cron_timezone=`` URLs: a sidebar list of them would
     # cost a ``SELECT DISTINCT`` over all schedules on every page.
     list_filter = ["status", ScheduleWorkflowFilter, ScheduleQueueFilter, "origin"]
@@ -66,9 +80,11 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return lookup in ALLOWED_LOOKUPS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        newest = WorkflowRun.objects.filter(schedule_name=OuterRef("schedule_name"))
-        newest = newest.order_by("-created_at").values("created_at")[:1]
-        return super().get_queryset(request).annotate(last_run_at=Subquery(newest))
+        runs = WorkflowRun.objects.filter(schedule_name=OuterRef("schedule_name"))
+        newest = runs.order_by("-created_at").values("created_at")[:1]
+        queryset: QuerySet[Any] = super().get_queryset(request)
+        annotated: QuerySet[Any] = queryset.annotate(last_run_at=Subquery(newest))
+        return annotated
 
     # -- columns -------------------------------------------------------------------------
 
@@ -77,7 +93,10 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         """The name (the link), the workflow under it, and "in code" for @scheduled."""
         origin = " · in code" if obj.origin == ScheduleOrigin.CODE else ""
         return format_html(
-            '{}<span class="durable-sub wrap">{}{}</span>', obj.schedule_name, obj.workflow_name, origin
+            '{}<span class="durable-sub wrap">{}{}</span>',
+            obj.schedule_name,
+            obj.workflow_name,
+            origin,
         )
 
     @admin.display(description="cron")
@@ -121,7 +140,9 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return defining
         return [*defining, "status", "origin", "last_fired", "next_fire"]
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kw: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kw: Any
+    ) -> Any:
         if obj is not None and not self.has_change_permission(request, obj):
             # A read-only page shows values, not the help for typing them.
             kw["help_texts"] = dict.fromkeys(WorkflowScheduleForm.Meta.fields, "")
@@ -153,11 +174,17 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # -- the schedule page ---------------------------------------------------------------
 
     def render_change_form(
-        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: Any = None, **kw: Any
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
     ) -> HttpResponse:
         if obj is not None:
             context.update(self._page(request, obj))
-        return super().render_change_form(request, context, *args, obj=obj, **kw)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _page(self, request: HttpRequest, obj: WorkflowSchedule) -> dict[str, Any]:
         """The schedule page's pictures: the recent slots and the next fire times."""
@@ -190,7 +217,9 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         moment, fires = now, []
         for _ in range(NEXT_FIRES):
             moment = cron.next_after(moment)
-            fires.append((display.local(moment, obj.cron_timezone), display.formatted(moment, UTC)))
+            fires.append(
+                (display.local(moment, obj.cron_timezone), display.formatted(moment, UTC))
+            )
         page["next_fires"] = fires
         page["zone"] = obj.cron_timezone or "UTC"
         page["in_utc"] = page["zone"] == "UTC"
@@ -218,9 +247,7 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             path(
                 "<path:object_id>/trigger/", wrap(self._button("trigger")), name=f"{name}_trigger"
             ),
-            path(
-                "<path:object_id>/backfill/", wrap(self.backfill_view), name=f"{name}_backfill"
-            ),
+            path("<path:object_id>/backfill/", wrap(self.backfill_view), name=f"{name}_backfill"),
             *super().get_urls(),
         ]
 
@@ -231,7 +258,7 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         def view(request: HttpRequest, object_id: str) -> HttpResponse:
             obj = self.get_object(request, object_id)
             if obj is None:
-                return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+                return object_missing(self, request, object_id)
             if not getattr(self, f"has_{permission}_permission")(request):
                 return HttpResponse("Forbidden", status=403)
             getattr(self, action)(request, WorkflowSchedule.objects.filter(pk=obj.pk))
@@ -244,7 +271,7 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def backfill_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         obj = self.get_object(request, object_id)
         if obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return object_missing(self, request, object_id)
         if not self.has_backfill_permission(request):
             return HttpResponse("Forbidden", status=403)
         response = backfill_page(self, request, [obj], single=obj)
@@ -309,4 +336,3 @@ def _two_lines(text: str) -> str:
     if not rest:
         return text
     return format_html('{}<span class="durable-sub">{}</span>', date, rest)
-

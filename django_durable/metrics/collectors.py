@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections
+from django.dispatch import Signal
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -101,9 +102,9 @@ def _on_step(
     **_: Any,
 ) -> None:
     if duration is not None:
-        STEP_DURATION.labels(workflow_name, step_name, "failed" if failed else "succeeded").observe(
-            max(duration, 0.0)
-        )
+        STEP_DURATION.labels(
+            workflow_name, step_name, "failed" if failed else "succeeded"
+        ).observe(max(duration, 0.0))
 
 
 def _on_fired(
@@ -124,7 +125,7 @@ def _on_skipped(sender: Any, *, workflow_name: str, **_: Any) -> None:
     SCHEDULE_SKIPS.labels(workflow_name).inc()
 
 
-_RECEIVERS = [
+_RECEIVERS: list[tuple[Signal, Callable[..., None], type[Any]]] = [
     (signals.workflow_enqueued, _on_enqueued, WorkflowRun),
     (signals.workflow_started, _on_started, WorkflowRun),
     (signals.workflow_finished, _on_finished, WorkflowRun),
@@ -143,9 +144,13 @@ class DatabaseCollector(Collector):
         self.close_connections = close_connections
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        up = GaugeMetricFamily("durable_database_up", "Whether the last scrape could read the database.")
+        up = GaugeMetricFamily(
+            "durable_database_up", "Whether the last scrape could read the database."
+        )
         depth = GaugeMetricFamily(
-            "durable_queue_depth", "ENQUEUED runs of each queue, deferred ones included.", labels=["queue"]
+            "durable_queue_depth",
+            "ENQUEUED runs of each queue, deferred ones included.",
+            labels=["queue"],
         )
         running = GaugeMetricFamily(
             "durable_queue_running", "PENDING (executing) runs of each queue.", labels=["queue"]
@@ -202,7 +207,9 @@ _state: dict[str, DatabaseCollector] = {}
 def install(*, close_connections: bool = False) -> DatabaseCollector:
     """Connect the counters to the signals and register the database gauges (once)."""
     for signal, receiver, sender in _RECEIVERS:
-        signal.connect(receiver, sender=sender, dispatch_uid=f"django_durable.metrics.{receiver.__name__}")
+        signal.connect(
+            receiver, sender=sender, dispatch_uid=f"django_durable.metrics.{receiver.__name__}"
+        )
     collector = _state.get("collector")
     if collector is None:
         collector = DatabaseCollector(close_connections=close_connections)

@@ -32,7 +32,12 @@ def write_data() -> dict[str, Any]:
     sync_code_schedules(timezone.now())
     for name, cron, zone, queue in (
         ("nightly-backup-of-the-production-database", "0 2 * * *", "America/New_York", None),
-        ("reports-eu-weekly-summary-for-management", "30 6 * * 1", "Europe/Paris", "queues-scheduled"),
+        (
+            "reports-eu-weekly-summary-for-management",
+            "30 6 * * 1",
+            "Europe/Paris",
+            "queues-scheduled",
+        ),
         ("every-minute-metrics", "* * * * *", None, None),
         ("every-ten-seconds", "*/10 * * * * *", "Asia/Tokyo", "queues-scheduled"),
     ):
@@ -92,7 +97,9 @@ OVERFLOW = """() => {
     const limit = (results || doc).getBoundingClientRect().right + 0.5;
     for (const th of table.querySelectorAll('thead th')) {
       const r = th.getBoundingClientRect();
-      if (r.right > limit || r.right > window.innerWidth) cut.push(th.className + ':' + Math.round(r.right));
+      if (r.right > limit || r.right > window.innerWidth) {
+        cut.push(th.className + ':' + Math.round(r.right));
+      }
     }
   }
   return {page: [doc.scrollWidth, doc.clientWidth],

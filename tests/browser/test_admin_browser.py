@@ -69,7 +69,9 @@ def test_every_page_fits_1280_1440_and_1920_px_with_the_sidebar_open(start_brows
             assert response is not None and response.status == 200, (name, url)
             if name != "index":  # the index has no navigation sidebar
                 assert page.locator("#nav-sidebar").is_visible(), name
-            page.screenshot(path=str(SCREENSHOTS / f"{width}-{number:02}-{name}.png"), full_page=True)
+            page.screenshot(
+                path=str(SCREENSHOTS / f"{width}-{number:02}-{name}.png"), full_page=True
+            )
             problems += cut_off(page, f"{name} at {width} px")
     assert problems == []
     assert page.js_errors == []

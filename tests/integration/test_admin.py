@@ -214,7 +214,6 @@ def test_the_schedules_changelist_shows_every_column(admin_client):
     assert listed["name_and_workflow"] == f"{CODE_SCHEDULE} code_scheduled · in code"
 
 
-
 def test_next_fire_is_shown_in_each_schedules_own_timezone(admin_client):
     rows = [
         create("in-new-york", cron_timezone=NEW_YORK),
@@ -245,7 +244,6 @@ def test_last_fired_counts_triggers_and_backfills(admin_client):
     durable.trigger_schedule("by-hand")
     run = WorkflowRun.objects.get(schedule_name="by-hand")
     assert cells(text(admin_client.get(SCHEDULES)))["last_fired"] == local(run.created_at, "UTC")
-
 
 
 def test_a_code_defined_schedule_shows_its_origin_and_filters_work(admin_client):
@@ -297,8 +295,10 @@ def test_the_changelists_filters_never_scan_the_table_for_their_choices(admin_cl
         distinct = [q["sql"] for q in queries if "DISTINCT" in q["sql"].upper()]
         # The one DISTINCT is the schedules' workflow filter: an index-only scan of
         # durable_schedule_workflow. The runs' date hierarchy makes none.
-        assert all('SELECT DISTINCT "django_durable_workflowschedule"."workflow_name"' in sql
-                   for sql in distinct), distinct
+        assert all(
+            'SELECT DISTINCT "django_durable_workflowschedule"."workflow_name"' in sql
+            for sql in distinct
+        ), distinct
         assert not any(
             "COUNT(" in q["sql"].upper() and "CASE" in q["sql"].upper() for q in queries
         )
@@ -948,7 +948,6 @@ def test_the_schedule_page_lists_the_next_ten_fire_times_in_its_zone_and_in_utc(
     assert "An enqueued run" not in content
 
 
-
 def test_the_change_page_links_to_the_runs_of_this_schedule(admin_client):
     row = create("linked")
     other = create("other")
@@ -964,7 +963,6 @@ def test_the_change_page_links_to_the_runs_of_this_schedule(admin_client):
     listed = admin_client.get(href)
     assert [run.schedule_name for run in listed.context["cl"].result_list] == ["linked"]
     assert other.schedule_name == "other"
-
 
 
 def test_changing_a_runtime_schedule(admin_client):
@@ -1190,7 +1188,9 @@ def test_runs_sort_only_by_indexed_columns_even_through_a_hand_written_url(
         response = admin_client.get(RUNS, {"o": order})
     assert response.status_code == 200
     [listing] = [
-        q["sql"] for q in queries if "ORDER BY" in q["sql"] and "django_durable_workflowrun" in q["sql"]
+        q["sql"]
+        for q in queries
+        if "ORDER BY" in q["sql"] and "django_durable_workflowrun" in q["sql"]
     ]
     ordering = listing.split("ORDER BY", 1)[1].split("LIMIT", 1)[0]
     column, direction = expected.lstrip("-"), "DESC" if expected.startswith("-") else "ASC"
@@ -1220,8 +1220,14 @@ def timeline_rows(content: str) -> list[dict[str, str]]:
         r'<details class="durable-step ([^"]*)" data-step="([^"]+)">(.*?)</details>', content, re.S
     ):
         bar = re.search(r'class="durable-bar (\w+)"', body)
-        result = re.search(r'<span class="durable-step-result">(.*?)</span>\s*</summary>', body, re.S)
-        label = re.search(r'<span class="durable-axis-label">(.*?)</span>\s*<span class="durable-track"', body, re.S)
+        result = re.search(
+            r'<span class="durable-step-result">(.*?)</span>\s*</summary>', body, re.S
+        )
+        label = re.search(
+            r'<span class="durable-axis-label">(.*?)</span>\s*<span class="durable-track"',
+            body,
+            re.S,
+        )
         rows.append(
             {
                 "number": number,

@@ -25,7 +25,7 @@ from django_durable.models import (
     WorkflowSchedule,
 )
 from tests import workflows
-from tests.integration.test_admin import cells, shown, timeline_rows
+from tests.integration.test_admin import cells, shown
 
 pytestmark = pytest.mark.django_db
 EXECUTES = pytest.mark.django_db(transaction=True)
@@ -257,12 +257,19 @@ def test_the_dashboard_panels(admin_client, django_assert_max_num_queries):
     now = timezone.now()
     for index, status in enumerate([RunStatus.SUCCESS] * 3 + [RunStatus.ERROR] * 2):
         WorkflowRun.objects.create(
-            workflow_id=f"r{index}", name="three_steps", status=status, inputs="{}",
+            workflow_id=f"r{index}",
+            name="three_steps",
+            status=status,
+            inputs="{}",
             created_at=now - timedelta(minutes=index),
         )
     WorkflowRun.objects.create(
-        workflow_id="waiting", name="three_steps", status=RunStatus.ENQUEUED, inputs="{}",
-        queue_name="queues-plain", created_at=now - timedelta(minutes=5),
+        workflow_id="waiting",
+        name="three_steps",
+        status=RunStatus.ENQUEUED,
+        inputs="{}",
+        queue_name="queues-plain",
+        created_at=now - timedelta(minutes=5),
     )
     Executor.objects.create(executor_id="host:1", last_heartbeat_at=now)
     Executor.objects.create(executor_id="host:2", last_heartbeat_at=now - timedelta(hours=1))
@@ -377,7 +384,9 @@ def test_hostile_button_posts_answer_without_a_server_error(admin_user):
 def test_the_admins_invalid_lookup_handling_is_used(admin_client):
     response = admin_client.get(RUNS + "?schedule_name=a%00b")
     assert response.status_code == 302 and response["Location"].endswith("?e=1")
-    response = admin_client.get(RUNS + "?created_at__year=9999&created_at__month=12&created_at__day=31")
+    response = admin_client.get(
+        RUNS + "?created_at__year=9999&created_at__month=12&created_at__day=31"
+    )
     assert response.status_code == 302
     assert admin_client.get(RUNS + "?schedule_name__regex=(((").status_code == 400
     assert admin_client.get("/admin/django_durable/workflowrun/a%00b/change/").status_code == 302

@@ -117,10 +117,21 @@ def test_health_exit_codes_from_a_real_process():
 
     env = {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, **env}
     command = [sys.executable, str(ROOT / "manage.py"), "durable", "health", "--checks"]
-    failed = subprocess.run([*command, "database,heartbeat"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    failed = subprocess.run(
+        [*command, "database,heartbeat"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert failed.returncode == 2, failed.stderr
-    assert failed.stderr.strip().splitlines()[-1].startswith("CommandError: unhealthy: no executor")
-    ok = subprocess.run([*command, "database"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert (
+        failed.stderr.strip().splitlines()[-1].startswith("CommandError: unhealthy: no executor")
+    )
+    ok = subprocess.run(
+        [*command, "database"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == "healthy: database 'default' answers"
 
@@ -139,12 +150,16 @@ def test_fork_from_the_failed_step_or_a_given_one():
     out, _ = durable_cmd("fork", "cmd-failed")
     retried = WorkflowRun.objects.get(pk=out.strip())
     assert (retried.status, retried.forked_from) == (RunStatus.ENQUEUED, "cmd-failed")
-    assert list(StepOutput.objects.filter(run_id=retried.pk).values_list("step_number", flat=True)) == [1]
+    assert list(
+        StepOutput.objects.filter(run_id=retried.pk).values_list("step_number", flat=True)
+    ) == [1]
     out, _ = durable_cmd("fork", "cmd-failed", "--step", "1")
     assert not StepOutput.objects.filter(run_id=out.strip()).exists()
     assert "No workflow run has the id 'ghost'" in str(refused("fork", "ghost"))
     with pytest.raises(CommandError):
-        call_command("durable", "fork", "cmd-failed", "--step", "0", stdout=StringIO(), stderr=StringIO())
+        call_command(
+            "durable", "fork", "cmd-failed", "--step", "0", stdout=StringIO(), stderr=StringIO()
+        )
 
 
 def test_delete_schedule_deletes_runtime_ones_and_refuses_code_ones():
@@ -156,13 +171,24 @@ def test_delete_schedule_deletes_runtime_ones_and_refuses_code_ones():
     err = StringIO()
     with pytest.raises(CommandError) as caught:
         call_command(
-            "durable", "delete-schedule", "gone", "code-every-5-minutes", "ghost", stdout=out, stderr=err
+            "durable",
+            "delete-schedule",
+            "gone",
+            "code-every-5-minutes",
+            "ghost",
+            stdout=out,
+            stderr=err,
         )
     assert str(caught.value) == "2 of 3 could not be deleted."
     assert out.getvalue() == "gone: deleted\n"
     lines = err.getvalue().splitlines()
-    assert lines[0].startswith("code-every-5-minutes: ") and lines[1] == "ghost: no schedule with this name"
-    assert list(WorkflowSchedule.objects.values_list("schedule_name", flat=True)) == ["code-every-5-minutes"]
+    assert (
+        lines[0].startswith("code-every-5-minutes: ")
+        and lines[1] == "ghost: no schedule with this name"
+    )
+    assert list(WorkflowSchedule.objects.values_list("schedule_name", flat=True)) == [
+        "code-every-5-minutes"
+    ]
 
 
 def test_pause_and_trigger_print_their_own_line_only(caplog):
@@ -176,7 +202,9 @@ def test_pause_and_trigger_print_their_own_line_only(caplog):
             out, err = durable_cmd("pause", "quiet")
             assert err == "" and out.strip() == "quiet: paused"
             assert not [r for r in caplog.records if r.levelno < logging.WARNING]
-            call_command("durable", "trigger", "quiet", verbosity=2, stdout=StringIO(), stderr=StringIO())
+            call_command(
+                "durable", "trigger", "quiet", verbosity=2, stdout=StringIO(), stderr=StringIO()
+            )
             assert [r for r in caplog.records if getattr(r, "action", "") == "schedule_triggered"]
         assert logging.getLogger("django_durable").level == logging.INFO  # restored
     finally:

@@ -56,9 +56,11 @@ def test_run_and_step_counters_follow_a_queued_run(client, metrics_urls):
     for name in ("durable_runs_enqueued_total", "durable_runs_started_total"):
         assert value(after, name, **labels) - value(before, name, **labels) == 1
     finished = "durable_runs_finished_total"
-    assert value(after, finished, **labels, status="SUCCESS") - value(
-        before, finished, **labels, status="SUCCESS"
-    ) == 1
+    assert (
+        value(after, finished, **labels, status="SUCCESS")
+        - value(before, finished, **labels, status="SUCCESS")
+        == 1
+    )
     count = "durable_step_duration_seconds_count"
     step = {"workflow": "three_steps", "step": "add_one", "outcome": "succeeded"}
     assert value(after, count, **step) - value(before, count, **step) == 1
@@ -78,7 +80,10 @@ def test_gauges_are_read_from_the_database_at_scrape_time(client, metrics_urls):
             created_at=now - timedelta(seconds=100 * (index + 1)),
         )
     WorkflowRun.objects.create(
-        workflow_id="p", name="three_steps", status=RunStatus.PENDING, inputs="{}",
+        workflow_id="p",
+        name="three_steps",
+        status=RunStatus.PENDING,
+        inputs="{}",
         queue_name="queues-plain",
     )
     Executor.objects.create(executor_id="a:1", last_heartbeat_at=now)
@@ -112,13 +117,17 @@ def test_schedule_fires_lag_and_misses_are_counted(client, metrics_urls):
     clock.advance(minutes=3)  # three slots, each fired at its own instant
     after = scrape(client)
     fired = "durable_schedule_slots_fired_total"
-    assert value(after, fired, workflow="scheduled_report") - value(
-        before, fired, workflow="scheduled_report"
-    ) == 3
+    assert (
+        value(after, fired, workflow="scheduled_report")
+        - value(before, fired, workflow="scheduled_report")
+        == 3
+    )
     lag = "durable_schedule_fire_lag_seconds_count"
-    assert value(after, lag, workflow="scheduled_report") - value(
-        before, lag, workflow="scheduled_report"
-    ) == 3
+    assert (
+        value(after, lag, workflow="scheduled_report")
+        - value(before, lag, workflow="scheduled_report")
+        == 3
+    )
 
     # A schedule left behind for an hour without automatic backfill misses its slots.
     WorkflowSchedule.objects.filter(schedule_name="every-minute").update(
@@ -129,9 +138,11 @@ def test_schedule_fires_lag_and_misses_are_counted(client, metrics_urls):
     Scheduler(grace=1).tick()
     missed = scrape(client)
     name = "durable_schedule_misses_total"
-    assert value(missed, name, workflow="scheduled_report") - value(
-        after, name, workflow="scheduled_report"
-    ) == 1
+    assert (
+        value(missed, name, workflow="scheduled_report")
+        - value(after, name, workflow="scheduled_report")
+        == 1
+    )
 
 
 def test_a_skipped_schedule_is_counted(client, metrics_urls):
@@ -147,6 +158,8 @@ def test_a_skipped_schedule_is_counted(client, metrics_urls):
     Scheduler(grace=1).tick()
     after = scrape(client)
     name = "durable_schedule_skips_total"
-    assert value(after, name, workflow="scheduled_report") - value(
-        before, name, workflow="scheduled_report"
-    ) == 1
+    assert (
+        value(after, name, workflow="scheduled_report")
+        - value(before, name, workflow="scheduled_report")
+        == 1
+    )
