@@ -390,3 +390,43 @@ def test_the_admins_invalid_lookup_handling_is_used(admin_client):
     assert response.status_code == 302
     assert admin_client.get(RUNS + "?schedule_name__regex=(((").status_code == 400
     assert admin_client.get("/admin/django_durable/workflowrun/a%00b/change/").status_code == 302
+
+
+# ---------------------------------------------------------------- list details
+
+
+def test_show_all_is_offered_only_next_to_a_filtered_count(admin_client):
+    create("a")
+    create("b")
+    assert "Show all" not in admin_client.get(SCHEDULES).content.decode()
+    filtered = admin_client.get(SCHEDULES, {"q": "a"}).content.decode()
+    assert "Show all" in filtered
+
+
+def test_runs_are_found_by_the_start_of_their_id_or_a_schedules_name(admin_client):
+    create("nightly")
+    fired = durable.trigger_schedule("nightly").workflow_id
+    other = workflows.QUEUE_PLAIN.enqueue(workflows.three_steps, 1).workflow_id
+
+    def found(term: str) -> list[str]:
+        response = admin_client.get(RUNS, {"q": term})
+        return sorted(run.pk for run in response.context["cl"].result_list)
+
+    assert found("sched-nightly-trig") == [fired]
+    assert found("nightly") == [fired]  # the schedule's exact name
+    assert found(other[:8]) == [other]
+    assert found("ightly") == []
+
+
+def test_the_schedules_workflow_filter_lists_only_scheduled_workflows(admin_client):
+    create("a")
+    response = admin_client.get(SCHEDULES)
+    [spec] = [f for f in response.context["cl"].filter_specs if f.title == "workflow"]
+    assert [value for value, _ in spec.lookup_choices] == ["scheduled_report"]
+
+
+def test_the_runscheduler_batch_help_says_it_fires_due_schedules():
+    from django_durable.management.commands.runscheduler import Command as RunScheduler
+
+    help_text = RunScheduler().create_parser("manage.py", "runscheduler").format_help()
+    assert "Fire the schedules that are due" in " ".join(help_text.split())
