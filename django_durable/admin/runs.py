@@ -108,7 +108,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="run id", ordering="workflow_id")
     def run_id(self, obj: WorkflowRun) -> str:
         return format_html(
-            '<span title="{}">{}</span>', obj.workflow_id, display.short_id(obj.workflow_id, 26)
+            '<span title="{}">{}</span>', obj.workflow_id, display.short_id(obj.workflow_id, 24)
         )
 
     @admin.display(description="workflow")
