@@ -110,7 +110,7 @@ def short_id(workflow_id: str, limit: int = 30) -> str:
     start and the slot time stay readable on one line."""
     if len(workflow_id) <= limit:
         return workflow_id
-    tail = min(14, limit // 2)
+    tail = min(14, max(limit - 10, 1))
     return f"{workflow_id[: limit - tail - 1]}…{workflow_id[-tail:]}"
 
 
