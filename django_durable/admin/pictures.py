@@ -122,6 +122,11 @@ def _summary(step: StepOutput, kind: str, child: WorkflowRun | None) -> tuple[st
     return value, _one_line(value)
 
 
+def _tick(value: float, total: float) -> str:
+    """An axis label: milliseconds on a short axis, so its ticks stay distinct."""
+    return f"{value * 1000:.1f} ms" if total < 1 else display.seconds(value)
+
+
 def _one_line(text: str, limit: int = 80) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -182,7 +187,7 @@ def timeline(
                 depth=depth,
             )
         )
-    ticks = [(100 * i / 4, display.seconds(total * i / 4)) for i in range(5)]
+    ticks = [(100 * i / 4, _tick(total * i / 4, total)) for i in range(5)]
     return Timeline(bars=bars, ticks=ticks, origin=origin, total=total)
 
 

@@ -101,6 +101,18 @@ def test_a_sleep_is_a_gap_until_its_wake_up_time_and_retries_are_counted():
     assert bars[1].summary == "MaxStepRetriesExceeded: m"
 
 
+def test_a_short_runs_axis_is_labelled_in_milliseconds():
+    quick = run(completed_at=T0 + timedelta(milliseconds=2))
+    timeline = pictures.timeline(quick, [step(1, 0, 0.001)], {}, {}, T0)
+    assert [label for _, label in timeline.ticks] == [
+        "0.0 ms",
+        "0.5 ms",
+        "1.0 ms",
+        "1.5 ms",
+        "2.0 ms",
+    ]
+
+
 def test_a_running_run_reaches_now():
     now = T0 + timedelta(seconds=20)
     timeline = pictures.timeline(
