@@ -163,3 +163,39 @@ def test_a_skipped_schedule_is_counted(client, metrics_urls):
         - value(before, name, workflow="scheduled_report")
         == 1
     )
+
+
+def test_without_the_extra_nothing_imports_it_and_the_option_says_what_to_install(monkeypatch):
+    import subprocess
+    import sys
+
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.management import CommandError, call_command
+
+    # A project that does not use the metrics never imports prometheus_client.
+    code = (
+        "import django, sys; django.setup(); "
+        "from django.contrib import admin; admin.autodiscover(); "
+        "import django_durable.management.commands.runscheduler; "
+        "print('prometheus_client' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == "False"
+
+    # Without prometheus_client installed: a clear error, from the package and the option.
+    for name in [m for m in sys.modules if m.startswith("django_durable.metrics")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    with pytest.raises(
+        ImproperlyConfigured, match=r"pip install 'django-durable-workflows\[prometheus\]'"
+    ):
+        import django_durable.metrics  # noqa: F401
+    with pytest.raises(CommandError, match="prometheus"):
+        call_command("runscheduler", "--batch", "--metrics-port", "0", verbosity=0)
