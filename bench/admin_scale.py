@@ -77,6 +77,7 @@ from bench.adminapp import data  # noqa: E402
 SETTINGS_MODULE = "bench.adminapp.settings"
 SCHEDULES_URL = "/admin/django_durable/workflowschedule/"
 RUNS_URL = "/admin/django_durable/workflowrun/"
+DASHBOARD_URL = "/admin/django_durable/dashboard/"
 BIG_QUERY_MS = 10.0
 """Queries at least this long are listed for each page."""
 SLOW_PAGE_MS = 2000.0
@@ -189,8 +190,7 @@ def _pages(schedules: int, runs: int) -> list[tuple[str, str, str, dict[str, Any
         ("schedules: search 'schedule-0123'", "GET", s + q(q="schedule-0123"), None),
         ("schedules: search 'report_01'", "GET", s + q(q="report_01"), None),
     ]
-    columns = ["name", "workflow", "cron", "timezone", "status", "next fire", "last fired"]
-    columns += ["queue", "origin"]
+    columns = ["name", "cron", "status", "next fire", "last fired", "queue", "origin"]
     for index, column in enumerate(columns, start=1):
         pages.append((f"schedules: sort by {column}", "GET", s + q(o=index), None))
     pages += [
@@ -240,16 +240,20 @@ def _pages(schedules: int, runs: int) -> list[tuple[str, str, str, dict[str, Any
             None,
         ),
         ("runs: search =id", "GET", r + q(q=run_id), None),
+        ("runs: search id prefix", "GET", r + q(q=run_id[:12]), None),
+        ("runs: search schedule name", "GET", r + q(q=r_sched), None),
     ]
-    for index, column in enumerate(["id", "workflow", "status", "queue", "schedule"], start=1):
+    for index, column in enumerate(["id", "workflow", "status", "queue"], start=1):
         pages.append((f"runs: sort by {column}", "GET", r + q(o=index), None))
     pages += [
-        ("runs: sort by created, ascending", "GET", r + q(o=6), None),
+        ("runs: sort by created, ascending", "GET", r + q(o=5), None),
         ("runs: page 10", "GET", r + q(p=10), None),
         ("runs: middle page", "GET", r + q(p=max(1, runs // 200)), None),
         ("runs: facets", "GET", r + q(_facets="True"), None),
         ("run: view (ERROR, steps)", "GET", f"{r}{quote(err_run)}/change/", None),
         ("run: view (SUCCESS, steps)", "GET", f"{r}{quote(ok_run)}/change/", None),
+        ("run: history", "GET", f"{r}{quote(ok_run)}/history/", None),
+        ("dashboard", "GET", DASHBOARD_URL, None),
     ]
     return pages
 

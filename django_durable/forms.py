@@ -110,20 +110,24 @@ class WorkflowScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 class BackfillForm(forms.Form):
-    """The range of a backfill, as wall-clock times in the schedule's timezone."""
+    """The range of a backfill, as wall-clock times in the schedules' timezone (UTC when
+    the schedules have different ones)."""
 
     start = forms.DateTimeField(
-        help_text="Local time in the schedule's timezone; slots strictly after it.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}),
     )
     end = forms.DateTimeField(
-        help_text="Local time in the schedule's timezone; slots strictly before it.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}),
     )
 
-    def __init__(self, *args: Any, zone: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, zone: Any = None, zone_name: str | None = "UTC", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.zone = zone
+        where = f"in {zone_name}" if zone_name else "in UTC (the schedules' timezones differ)"
+        self.fields["start"].help_text = f"Wall-clock time {where}; slots strictly after it."
+        self.fields["end"].help_text = f"Wall-clock time {where}; slots strictly before it."
 
     def _local(self, value: datetime) -> datetime:
         naive = timezone.make_naive(value) if timezone.is_aware(value) else value

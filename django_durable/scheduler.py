@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from django_durable import conf, registry
 from django_durable.db import SCHEDULE_CHANNEL, is_postgresql, listen
+from django_durable.engine import events
 from django_durable.exceptions import ConfigurationError, DurableError
 from django_durable.models import WorkflowSchedule, WorkflowScheduleQuerySet
 from django_durable.schedules import sync_code_schedules
@@ -199,6 +200,7 @@ class Scheduler:
     def _skip(self, row: WorkflowSchedule, reason: str) -> None:
         """Leave a schedule that cannot fire here to other schedulers (logged once)."""
         self._skipped.add(row.pk)
+        events.schedule_skipped(row.schedule_name, row.workflow_name, reason)
         key = (row.schedule_name, reason)
         if key not in self._logged:
             self._logged.add(key)

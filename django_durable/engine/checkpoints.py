@@ -106,6 +106,11 @@ def committed(run: RunContext, checkpoints: Sequence[Checkpoint]) -> None:
     using = conf.database_alias()
     if signals.step_completed.has_listeners(WorkflowRun):
         for cp in checkpoints:
+            duration = (
+                (cp.completed_at - cp.started_at).total_seconds()
+                if cp.started_at is not None and cp.completed_at is not None
+                else None
+            )
             events.step_completed(
                 run.workflow_id,
                 run.name,
@@ -113,6 +118,7 @@ def committed(run: RunContext, checkpoints: Sequence[Checkpoint]) -> None:
                 cp.step_name,
                 failed=cp.error is not None,
                 using=using,
+                duration=duration,
             )
     for observer in list(run.runtime.checkpoint_observers):
         for cp in checkpoints:

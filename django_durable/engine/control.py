@@ -232,6 +232,7 @@ def _copy_run(source: WorkflowRun, new_id: str, start_step: int, alias: str) -> 
             priority=source.priority,
             schedule_name=source.schedule_name,
             parent_id=source.parent_id,
+            forked_from=source.pk,
             created_at=now,
             updated_at=now,
         )

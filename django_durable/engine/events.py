@@ -42,6 +42,7 @@ def started(run: WorkflowRun, executor_id: str, using: str) -> None:
         workflow_id=run.pk,
         workflow_name=run.name,
         executor_id=executor_id,
+        queue_name=run.queue_name,
     )
 
 
@@ -53,11 +54,19 @@ def finished(run: WorkflowRun, status: str, using: str) -> None:
         workflow_id=run.pk,
         workflow_name=run.name,
         status=status,
+        queue_name=run.queue_name,
     )
 
 
 def step_completed(
-    workflow_id: str, workflow_name: str, number: int, name: str, *, failed: bool, using: str
+    workflow_id: str,
+    workflow_name: str,
+    number: int,
+    name: str,
+    *,
+    failed: bool,
+    using: str,
+    duration: float | None = None,
 ) -> None:
     send_on_commit(
         signals.step_completed,
@@ -68,11 +77,17 @@ def step_completed(
         step_number=number,
         step_name=name,
         failed=failed,
+        duration=duration,
     )
 
 
 def schedule_fired(
-    schedule_name: str, slots: list[datetime], workflow_ids: list[str], using: str
+    schedule_name: str,
+    slots: list[datetime],
+    workflow_ids: list[str],
+    using: str,
+    *,
+    workflow_name: str | None = None,
 ) -> None:
     send_on_commit(
         signals.schedule_fired,
@@ -81,4 +96,29 @@ def schedule_fired(
         schedule_name=schedule_name,
         slots=slots,
         workflow_ids=workflow_ids,
+        workflow_name=workflow_name,
     )
+
+
+def schedule_missed(schedule_name: str, workflow_name: str, since: datetime | None) -> None:
+    """Due slots of a schedule were left out (sent at once: nothing was written)."""
+    if signals.schedule_missed.has_listeners(WorkflowSchedule):
+        signals.send_robust(
+            signals.schedule_missed,
+            WorkflowSchedule,
+            schedule_name=schedule_name,
+            workflow_name=workflow_name,
+            since=since,
+        )
+
+
+def schedule_skipped(schedule_name: str, workflow_name: str, reason: str) -> None:
+    """A due schedule could not fire in this process (sent at once: nothing was written)."""
+    if signals.schedule_skipped.has_listeners(WorkflowSchedule):
+        signals.send_robust(
+            signals.schedule_skipped,
+            WorkflowSchedule,
+            schedule_name=schedule_name,
+            workflow_name=workflow_name,
+            reason=reason,
+        )

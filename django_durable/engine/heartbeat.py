@@ -25,14 +25,21 @@ def heartbeat(executor_id: str, now: datetime) -> None:
     using = conf.database_alias()
     updated = Executor.objects.using(using).filter(pk=executor_id).update(last_heartbeat_at=now)
     if not updated:
-        Executor.objects.using(using).update_or_create(
-            executor_id=executor_id,
-            defaults={
-                "hostname": socket.gethostname(),
-                "pid": os.getpid(),
-                "started_at": now,
-                "last_heartbeat_at": now,
-            },
+        # One upsert statement: no transaction that reads and then writes (which SQLite
+        # refuses at once while another connection writes).
+        Executor.objects.using(using).bulk_create(
+            [
+                Executor(
+                    executor_id=executor_id,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=now,
+                    last_heartbeat_at=now,
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["executor_id"],
+            update_fields=["hostname", "pid", "started_at", "last_heartbeat_at"],
         )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from django_durable import retention
+from django_durable.management import _more
 from django_durable.models import RunStatus, ScheduleStatus
 
 _DURATION = re.compile(r"([0-9]+)([smhdw])")
@@ -29,6 +30,7 @@ def add_subcommands(parser: CommandParser) -> None:
     _add_run_parsers(sub)
     _add_schedule_parsers(sub)
     _add_prune_parser(sub)
+    _more.add_parsers(sub)
 
 
 def positive_int(value: str) -> int:

@@ -6,6 +6,7 @@ from django_durable.models.executors import Executor, ExecutorQuerySet
 from django_durable.models.runs import (
     FINISHED,
     IN_FLIGHT,
+    Dashboard,
     RunStatus,
     StepOutput,
     WorkflowRun,
@@ -21,6 +22,7 @@ from django_durable.models.schedules import (
 __all__ = [
     "FINISHED",
     "IN_FLIGHT",
+    "Dashboard",
     "Executor",
     "ExecutorQuerySet",
     "RunStatus",

@@ -76,6 +76,9 @@ class WorkflowRun(models.Model):
     deduplication_id = models.CharField(max_length=255, null=True, blank=True)
     schedule_name = models.CharField(max_length=255, null=True, blank=True)
     parent_id = models.CharField(max_length=255, null=True, blank=True)
+    forked_from = models.CharField(
+        max_length=255, null=True, blank=True, help_text="The run this one was forked from."
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -88,7 +91,7 @@ class WorkflowRun(models.Model):
         permissions = [
             ("cancel_workflowrun", "Can cancel a run"),
             ("resume_workflowrun", "Can resume a run"),
-            ("fork_workflowrun", "Can retry a run from its failed step"),
+            ("fork_workflowrun", "Can retry or fork a run from a step"),
         ]
         indexes = [
             # The index sets of a row written by a direct call (no queue, schedule or parent)
@@ -113,10 +116,11 @@ class WorkflowRun(models.Model):
                 name="durable_run_queue_started",
                 condition=Q(queue_name__isnull=False),
             ),
-            models.Index(fields=["name"], name="durable_run_name"),
+            # The admin's run list filtered by workflow or schedule, newest first.
+            models.Index(fields=["name", "created_at"], name="durable_run_name_created"),
             models.Index(
-                fields=["schedule_name"],
-                name="durable_run_schedule",
+                fields=["schedule_name", "created_at"],
+                name="durable_run_schedule_created",
                 condition=Q(schedule_name__isnull=False),
             ),
             models.Index(
@@ -335,3 +339,14 @@ class StepOutput(models.Model):
             error=self.error,
             child_workflow_id=self.child_workflow_id,
         )
+
+
+class Dashboard(WorkflowRun):
+    """No table of its own: the operations dashboard's entry in the admin, and its
+    permission (``django_durable.view_dashboard``)."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ("view",)
+        verbose_name = "operations dashboard"
+        verbose_name_plural = "operations dashboard"

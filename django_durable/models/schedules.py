@@ -87,6 +87,8 @@ class WorkflowSchedule(models.Model):
                 name="durable_schedule_due",
                 condition=Q(status="ACTIVE"),
             ),
+            # The admin's "workflow" filter and search of schedules.
+            models.Index(fields=["workflow_name"], name="durable_schedule_workflow"),
         ]
 
     def __str__(self) -> str:

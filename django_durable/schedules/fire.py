@@ -170,9 +170,14 @@ def fire(
         insert_runs(new_runs, using)
         if fire_plan.slots:
             events.schedule_fired(
-                row.schedule_name, fire_plan.slots, [run.pk for run in new_runs], using
+                row.schedule_name,
+                fire_plan.slots,
+                [run.pk for run in new_runs],
+                using,
+                workflow_name=row.workflow_name,
             )
     if fire_plan.missed:
+        events.schedule_missed(row.schedule_name, row.workflow_name, expected)
         logger.warning(
             "Schedule %s missed slots since %s (automatic backfill %s, cap %d); next at %s",
             row.schedule_name,

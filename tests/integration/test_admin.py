@@ -10,6 +10,7 @@ worker threads with their own connections) need real commits: they are marked EX
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -126,6 +127,17 @@ def text(response: Any) -> str:
     return str(response.content.decode())
 
 
+def shown(content: str) -> str:
+    """``content`` as a reader sees it: tags replaced by spaces, whitespace collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", content)).split())
+
+
+def cells(content: str) -> dict[str, str]:
+    """The text of each changelist cell by column (the last row's, for several)."""
+    found = re.findall(r'<t[dh] class="field-(\w+)[^"]*">(.*?)</t[dh]>', content, re.S)
+    return {name: shown(value) for name, value in found}
+
+
 def field_row(response: Any, field: str) -> str:
     """The HTML of the admin form row of ``field`` (its label, widget, errors, help)."""
     content = text(response)
@@ -179,29 +191,27 @@ def test_the_schedules_changelist_shows_every_column(admin_client):
     content = text(response)
     headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', content)
     assert headers == [
-        "schedule_name",
-        "workflow_name",
-        "schedule",
-        "cron_timezone",
-        "status",
+        "name_and_workflow",
+        "cron",
+        "status_badge",
         "next_fire",
         "last_fired",
-        "queue_name",
-        "origin",
+        "queue",
     ]
-    cells = re.findall(r'<t[dh] class="field-(\w+)[^"]*">(.*?)</t[dh]>', content, re.S)
-    values = {name: html.unescape(re.sub(r"<[^>]+>", "", value)) for name, value in cells}
-    assert values["schedule_name"] == "yearly"
-    assert values["workflow_name"] == "scheduled_report"
-    assert values["schedule"] == "0 0 1 1 *"
-    assert values["cron_timezone"] == TOKYO
-    assert values["status"] == "Active"
+    values = cells(content)
+    # The name over its workflow; the cron over its timezone.
+    assert values["name_and_workflow"] == "yearly scheduled_report"
+    assert values["cron"] == f"0 0 1 1 * {TOKYO}"
+    assert values["status_badge"] == "active"
+    assert 'class="durable-badge active" title="ACTIVE"' in content
     # Midnight on 1 January in Tokyo, shown in Tokyo time (not 15:00 UTC the day before).
     next_year = timezone.now().astimezone(ZoneInfo(TOKYO)).year + 1
     assert values["next_fire"] == f"{next_year}-01-01 00:00:00 JST"
     assert values["last_fired"] == "2026-01-01 00:00:00 JST"
-    assert values["queue_name"] == "queues-scheduled"
-    assert values["origin"] == "Runtime (API or admin)"
+    assert values["queue"] == "queues-scheduled"
+    sync_code_schedules(timezone.now())
+    listed = cells(text(admin_client.get(SCHEDULES, {"origin__exact": "code"})))
+    assert listed["name_and_workflow"] == f"{CODE_SCHEDULE} code_scheduled · in code"
 
 
 def test_next_fire_is_shown_in_each_schedules_own_timezone(admin_client):
@@ -210,11 +220,30 @@ def test_next_fire_is_shown_in_each_schedules_own_timezone(admin_client):
         create("in-tokyo", cron_timezone=TOKYO),
         create("in-utc"),
     ]
-    content = text(admin_client.get(SCHEDULES))
+    content = shown(text(admin_client.get(SCHEDULES)))
     for row, zone in zip(rows, (NEW_YORK, TOKYO, "UTC"), strict=True):
         assert row.next_fire_at is not None
         assert local(row.next_fire_at, zone) in content
     assert local(rows[1].next_fire_at, "UTC") not in content  # type: ignore[arg-type]
+
+
+def test_a_paused_schedule_shows_no_stale_next_fire(admin_client):
+    create("paused-one")
+    durable.pause_schedule("paused-one")
+    WorkflowSchedule.objects.filter(schedule_name="paused-one").update(
+        next_fire_at=timezone.now() - timedelta(days=3)
+    )
+    values = cells(text(admin_client.get(SCHEDULES)))
+    assert values["next_fire"] == "- (paused)"
+    assert values["status_badge"] == "paused"
+
+
+def test_last_fired_counts_triggers_and_backfills(admin_client):
+    create("by-hand")
+    assert cells(text(admin_client.get(SCHEDULES)))["last_fired"] == "-"
+    durable.trigger_schedule("by-hand")
+    run = WorkflowRun.objects.get(schedule_name="by-hand")
+    assert cells(text(admin_client.get(SCHEDULES)))["last_fired"] == local(run.created_at, "UTC")
 
 
 def test_a_code_defined_schedule_shows_its_origin_and_filters_work(admin_client):
@@ -236,7 +265,8 @@ def test_a_code_defined_schedule_shows_its_origin_and_filters_work(admin_client)
     assert names({"cron_timezone": NEW_YORK}) == ["runtime-one"]
     assert names({"queue_name": "queues-scheduled"}) == ["runtime-one"]
     assert names({"q": "runtime-t"}) == ["runtime-two"]  # by schedule name
-    assert names({"q": "backup_data"}) == ["runtime-two"]  # by workflow name
+    assert names({"q": "backup_database"}) == ["runtime-two"]  # a workflow's exact name
+    assert names({"q": "backup_data"}) == []  # not a part of it: no index serves that
     content = text(admin_client.get(SCHEDULES))
     assert "Code (@scheduled)" in content
 
@@ -263,8 +293,12 @@ def test_the_changelists_filters_never_scan_the_table_for_their_choices(admin_cl
         with CaptureQueriesContext(connection) as queries:
             assert admin_client.get(url).status_code == 200
         distinct = [q["sql"] for q in queries if "DISTINCT" in q["sql"].upper()]
-        # The runs' date hierarchy is the one DISTINCT (over dates, from an index).
-        assert all("created_at" in sql for sql in distinct), distinct
+        # The one DISTINCT is the schedules' workflow filter: an index-only scan of
+        # durable_schedule_workflow. The runs' date hierarchy makes none.
+        assert all(
+            'SELECT DISTINCT "django_durable_workflowschedule"."workflow_name"' in sql
+            for sql in distinct
+        ), distinct
         assert not any(
             "COUNT(" in q["sql"].upper() and "CASE" in q["sql"].upper() for q in queries
         )
@@ -471,7 +505,7 @@ def backfill_page(client: Client, rows: list[WorkflowSchedule], **data: Any) -> 
 def preview_rows(response: Any) -> dict[str, tuple[int | None, list[str] | str]]:
     """``{schedule: (slot count, [slots shown])}``, or ``(None, error)`` per preview row."""
     content = text(response)
-    table = re.search(r'<table id="backfill-preview">(.*?)</table>', content, re.S)
+    table = re.search(r'<table id="backfill-preview"[^>]*>(.*?)</table>', content, re.S)
     assert table is not None, "no preview table"
     result: dict[str, tuple[int | None, list[str] | str]] = {}
     for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)[1:]:
@@ -481,7 +515,7 @@ def preview_rows(response: Any) -> dict[str, tuple[int | None, list[str] | str]]
             slots = [html.unescape(item) for item in re.findall(r"<li>(.*?)</li>", cells[2])]
             result[name] = (int(cells[1]), slots)
         else:
-            result[name] = (None, html.unescape(cells[1]).strip())
+            result[name] = (None, html.unescape(cells[1]).strip().removeprefix("Refused: "))
     return result
 
 
@@ -640,7 +674,7 @@ def test_backfilled_runs_execute_once_even_when_backfilled_again(admin_client):
 
 
 @override_settings(DURABLE={"MAX_BACKFILL": 5})
-def test_a_backfill_beyond_max_backfill_is_refused_and_writes_nothing(admin_client):
+def test_a_schedule_beyond_max_backfill_is_refused_and_the_others_are_enqueued(admin_client):
     small = create("small", cron="0 9 * * *", cron_timezone=NEW_YORK)
     big = create("big", cron="0 * * * *", cron_timezone=NEW_YORK)
     data = {"start": "2026-01-01T00:00", "end": "2026-01-04T00:00"}
@@ -653,9 +687,30 @@ def test_a_backfill_beyond_max_backfill_is_refused_and_writes_nothing(admin_clie
     assert count is None
     assert "more than 5 runs" in error and "MAX_BACKFILL" in error
     assert "At most 5 slots per schedule" in text(response)
-    assert not has_apply_button(response)
+    assert "1 schedule refused" in text(response)
+    assert has_apply_button(response)  # the small one can still be enqueued
+    assert WorkflowRun.objects.count() == 0
 
-    response = backfill_page(admin_client, [small, big], apply="Enqueue the runs", **data)
+    response = act(admin_client, SCHEDULES, "backfill", [small.pk, big.pk], apply="E", **data)
+
+    assert redirected(response)
+    found = messages_of(response)
+    assert any(m.startswith("Not backfilled: big: ") and "MAX_BACKFILL" in m for m in found)
+    assert (
+        "Backfilled 1 schedule(s): enqueued 3 run(s); "
+        "0 slot(s) already had a run and were not run again."
+    ) in found
+    assert set(WorkflowRun.objects.values_list("schedule_name", flat=True)) == {"small"}
+    assert WorkflowRun.objects.count() == 3
+
+
+@override_settings(DURABLE={"MAX_BACKFILL": 5})
+def test_a_backfill_with_every_schedule_refused_offers_nothing_to_enqueue(admin_client):
+    big = create("big", cron="0 * * * *")
+    data = {"start": "2026-01-01T00:00", "end": "2026-01-04T00:00"}
+    response = backfill_page(admin_client, [big], preview="Preview", **data)
+    assert not has_apply_button(response)
+    response = backfill_page(admin_client, [big], apply="Enqueue the runs", **data)
     assert not has_apply_button(response)
     assert WorkflowRun.objects.count() == 0
 
@@ -874,20 +929,23 @@ def test_adding_needs_the_add_permission(client):
     assert WorkflowSchedule.objects.count() == 0
 
 
-def test_the_change_page_previews_the_next_five_fire_times_in_its_timezone(admin_client):
+def test_the_schedule_page_lists_the_next_ten_fire_times_in_its_zone_and_in_utc(admin_client):
     row = create("yearly", cron="0 0 1 1 *", cron_timezone=TOKYO)
 
     response = admin_client.get(schedule_url(row))
 
     assert response.status_code == 200
-    preview = field_row(response, "next_fire_times")
+    content = text(response)
+    panel = content[content.index('id="durable-next-fires"') :]
+    pairs = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td></tr>", panel)[:10]
     year = timezone.now().astimezone(ZoneInfo(TOKYO)).year
-    assert re.findall(r"<li>(.*?)</li>", preview) == [
-        f"{year + n}-01-01 00:00:00 JST" for n in range(1, 6)
+    assert pairs == [
+        (f"{year + n}-01-01 00:00:00 JST", f"{year + n - 1}-12-31 15:00:00 UTC")
+        for n in range(1, 11)
     ]
-    assert 'name="next_fire_times"' not in text(response)  # read-only, not an input
-    next_fire = field_row(response, "next_fire")
-    assert f"{year + 1}-01-01 00:00:00 JST" in next_fire
+    assert f"{year + 1}-01-01 00:00:00 JST" in shown(field_row(response, "next_fire"))
+    # A read-only value shows no help about typing it.
+    assert "An enqueued run" not in content
 
 
 def test_the_change_page_links_to_the_runs_of_this_schedule(admin_client):
@@ -898,7 +956,7 @@ def test_the_change_page_links_to_the_runs_of_this_schedule(admin_client):
 
     response = admin_client.get(schedule_url(row))
 
-    link = re.search(r'<a href="([^"]+)">Runs of this schedule</a>', field_row(response, "runs"))
+    link = re.search(r'<a href="([^"]+)">Runs of this schedule</a>', text(response))
     assert link is not None
     href = html.unescape(link.group(1))
     assert href == f"{RUNS}?schedule_name=linked"
@@ -976,8 +1034,11 @@ def test_a_code_defined_schedules_change_page_is_read_only(admin_client, code_ro
         assert 'class="readonly"' in field_row(response, field)
     assert "0 */5 * * * *" in field_row(response, "schedule")
     assert "source" in html.unescape(field_row(response, "context"))
-    assert len(re.findall(r"<li>", field_row(response, "next_fire_times"))) == 5
+    panel = content[content.index('id="durable-next-fires"') :]
+    assert len(re.findall(r"<tr><td>", panel)) == 10
     assert "Code (@scheduled)" in field_row(response, "origin")
+    # Read-only: no help text about typing values (the form's help texts are dropped).
+    assert "5 fields, or 6 with seconds first" not in content
 
 
 def test_posting_a_change_to_a_code_defined_schedule_changes_nothing(admin_client, code_row):
@@ -1061,25 +1122,24 @@ def test_the_runs_changelist_columns_filters_and_options(admin_client):
     assert response.status_code == 200
     content = text(response)
     headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', content)
-    assert headers == [
-        "workflow_id",
-        "name",
-        "coloured_status",
-        "queue_name",
-        "schedule_name",
-        "created",
-        "duration",
-    ]
+    assert headers == ["run_id", "workflow", "status_badge", "queue", "created"]
     # Times to the second, with the zone; long ids wrap (the app's stylesheet).
     created = timezone.localtime(WorkflowRun.objects.get(pk=triggered).created_at)
-    assert created.strftime("%Y-%m-%d %H:%M:%S %Z") in content
+    assert created.strftime("%Y-%m-%d %H:%M:%S %Z") in shown(content)
     assert "django_durable/admin.css" in content
-    assert '<span style="color: #dc3545; font-weight: bold">ERROR</span>' in content
-    assert '<span style="color: #6c757d; font-weight: bold">ENQUEUED</span>' in content
-    assert re.search(r'class="field-duration">2\.\d{3} s<', content)
+    assert '<span class="durable-badge error" title="ERROR">failed</span>' in content
+    assert '<span class="durable-badge enqueued" title="ENQUEUED">enqueued</span>' in content
+    # How long a finished run took, under its status.
+    assert re.search(r'title="ERROR">failed</span><span class="durable-sub">2\.\d{3} s<', content)
+    # The schedule under the workflow; the internal queue named as such.
+    assert "scheduled_report schedule a" in shown(content)
+    assert ">internal<" in content and INTERNAL not in shown(content)
     cl = response.context["cl"]
-    assert [spec.title for spec in cl.filter_specs] == ["status", "workflow", "queue", "schedule"]
-    assert cl.sortable_by == ["workflow_id", "created"]
+    # The schedule filter shows only the schedule chosen (from a schedule's page).
+    assert [spec.title for spec in cl.filter_specs] == ["status", "workflow", "queue"]
+    filtered = admin_client.get(RUNS, {"schedule_name": "a"}).context["cl"]
+    assert [spec.title for spec in filtered.filter_specs][-1] == "schedule"
+    assert cl.sortable_by == ["run_id", "created"]
     assert cl.paginator.count == 2
     assert cl.show_full_result_count is False
     assert cl.date_hierarchy == "created_at"
@@ -1112,10 +1172,10 @@ def test_the_runs_changelist_makes_no_query_per_row(admin_client):
 @pytest.mark.parametrize(
     ("order", "expected"),
     [
-        # Column 0 is the action checkbox: 1 is the id, 6 the created time.
+        # Column 0 is the action checkbox: 1 is the id, 5 the created time.
         ("2", "-created_at"),  # the workflow name: not sortable, the default order stays
-        ("3.4.5", "-created_at"),  # status, queue and schedule: likewise
-        ("6", "created_at"),  # the created time, oldest first
+        ("3.4", "-created_at"),  # status and queue: likewise
+        ("5", "created_at"),  # the created time, oldest first
         ("1", "workflow_id"),  # the id
         ("2.1", "workflow_id"),  # the sortable part of a mixed request is kept
     ],
@@ -1127,7 +1187,11 @@ def test_runs_sort_only_by_indexed_columns_even_through_a_hand_written_url(
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get(RUNS, {"o": order})
     assert response.status_code == 200
-    [listing] = [q["sql"] for q in queries if "LIMIT" in q["sql"] and "ORDER BY" in q["sql"]]
+    [listing] = [
+        q["sql"]
+        for q in queries
+        if "ORDER BY" in q["sql"] and "django_durable_workflowrun" in q["sql"]
+    ]
     ordering = listing.split("ORDER BY", 1)[1].split("LIMIT", 1)[0]
     column, direction = expected.lstrip("-"), "DESC" if expected.startswith("-") else "ASC"
     first = ordering.split(",")[0]
@@ -1149,8 +1213,36 @@ def test_runs_cannot_be_added_or_changed_and_steps_have_no_admin(admin_client):
 # ---------------------------------------------------------------- runs: change page
 
 
+def timeline_rows(content: str) -> list[dict[str, str]]:
+    """The run page's timeline rows: number, css classes, name, bar outcome, summary."""
+    rows = []
+    for classes, number, body in re.findall(
+        r'<details class="durable-step ([^"]*)" data-step="([^"]+)">(.*?)</details>', content, re.S
+    ):
+        bar = re.search(r'class="durable-bar (\w+)"', body)
+        result = re.search(
+            r'<span class="durable-step-result">(.*?)</span>\s*</summary>', body, re.S
+        )
+        label = re.search(
+            r'<span class="durable-axis-label">(.*?)</span>\s*<span class="durable-track"',
+            body,
+            re.S,
+        )
+        rows.append(
+            {
+                "number": number,
+                "classes": classes,
+                "label": shown(label.group(1)) if label else "",
+                "bar": bar.group(1) if bar else "",
+                "result": shown(result.group(1)) if result else "",
+                "body": body,
+            }
+        )
+    return rows
+
+
 @EXECUTES
-def test_the_run_page_is_read_only_and_shows_the_step_timeline(admin_client):
+def test_the_run_page_leads_with_its_status_and_shows_the_step_timeline(admin_client):
     with durable.SetWorkflowID("timeline"):
         assert workflows.three_steps(1) == "value=4"
 
@@ -1158,37 +1250,50 @@ def test_the_run_page_is_read_only_and_shows_the_step_timeline(admin_client):
 
     assert response.status_code == 200
     content = text(response)
-    assert "<textarea" not in content
-    assert 'name="_save"' not in content
-    assert "&#x27;value=4&#x27;" in field_row(response, "outcome")
-    assert "{'args': [1], 'kwargs': {}}" in html.unescape(field_row(response, "inputs_display"))
-    assert re.search(r'<div class="readonly">\d+\.\d{3} s</div>', field_row(response, "duration"))
-    inline = response.context["inline_admin_formsets"][0]
-    assert inline.has_add_permission is False
-    assert inline.has_change_permission is False
-    assert inline.has_delete_permission is False
-    rows = re.findall(r'<tr class="form-row[^"]*"[^>]*id="steps-\d+">(.*?)</tr>', content, re.S)
-    cells = [
-        [
-            html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
-            for cell in re.findall(
-                r'<td class="field-(?:step_number|step_name|outcome)">(.*?)</td>', row, re.S
-            )
-        ]
-        for row in rows
+    assert "<textarea" not in content and 'name="_save"' not in content
+    headline = content[content.index('class="durable-headline"') :]
+    assert headline.index("durable-badge success") < headline.index("three_steps")
+    # Inputs and the output as indented JSON, not Python reprs.
+    inputs = re.search(r'<pre class="durable-json" id="durable-inputs">(.*?)</pre>', content, re.S)
+    assert inputs is not None
+    assert json.loads(html.unescape(inputs.group(1))) == {"args": [1], "kwargs": {}}
+    output = re.search(r'<pre class="durable-json" id="durable-output">(.*?)</pre>', content, re.S)
+    assert output is not None and html.unescape(output.group(1)) == '"value=4"'
+    rows = timeline_rows(content)
+    assert [(r["number"], r["label"], r["bar"]) for r in rows] == [
+        ("1", "1 add_one", "succeeded"),
+        ("2", "2 double", "succeeded"),
+        ("3", "3 to_text", "succeeded"),
     ]
-    assert cells == [
-        ["1", "add_one", "2"],
-        ["2", "double", "4"],
-        ["3", "to_text", "'value=4'"],
-    ]
-    assert "steps-0-DELETE" not in content
-    assert 'name="steps-MAX_NUM_FORMS" value="0"' in content  # no "Add another" row
-    assert 'name="steps-0-step_name"' not in content
+    assert [r["result"].split(" ")[0] for r in rows] == ["2", "4", '"value=4"']
+    assert all(re.search(r"\d+\.\d{3} s$", r["result"]) for r in rows)
+    # Bars sit on one axis: each starts where (or after) the previous one ended.
+    lefts = [float(re.search(r"left: ([\d.]+)%", r["body"]).group(1)) for r in rows]  # type: ignore[union-attr]
+    assert lefts == sorted(lefts)
+    assert "Run after" not in content and "is not claimed before" not in content
+
+
+def test_a_run_without_steps_says_so_instead_of_an_empty_table(admin_client):
+    [enqueued] = _enqueue(1)
+    content = text(admin_client.get(run_url(enqueued)))
+    assert "No step has been recorded: the run waits for a worker." in content
+    assert timeline_rows(content) == []
 
 
 @EXECUTES
-def test_child_workflows_are_linked_from_the_parents_steps(admin_client):
+def test_a_datetime_input_is_shown_as_iso_text_not_a_python_repr(admin_client):
+    row = create("iso", cron_timezone=NEW_YORK)
+    run_id = durable.trigger_schedule("iso").workflow_id
+    content = html.unescape(text(admin_client.get(run_url(run_id))))
+    assert "datetime.datetime" not in content and "zoneinfo" not in content
+    assert re.search(r'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+-0[45]:00"', content)
+    # The schedule's name links to its page; the queue is called "internal".
+    assert f'<a href="{schedule_url(row)}">iso</a>' in content
+    assert "<dt>Queue</dt><dd>internal</dd>" in content
+
+
+@EXECUTES
+def test_child_workflows_are_nested_and_linked_in_the_parents_timeline(admin_client):
     with durable.SetWorkflowID("family"):
         result = workflows.parent(1)
     started_child = result[2]
@@ -1200,14 +1305,20 @@ def test_child_workflows_are_linked_from_the_parents_steps(admin_client):
         for row in StepOutput.objects.filter(run_id="family", child_workflow_id__isnull=False)
     ]
     assert started_child in children and len(children) == 2
+    rows = timeline_rows(content)
     for child_id in children:
-        assert f'<a href="{run_url(child_id)}">{child_id}</a>' in content
+        [row] = [r for r in rows if f'href="{run_url(child_id)}"' in r["body"]]
+        assert "kind-child" in row["classes"] and row["bar"] == "succeeded"
+        # Its started time and duration come from the child run, not "-".
+        assert re.search(r"\d+\.\d{3} s$", row["result"])
+        nested = [r for r in rows if r["number"].startswith(f"{row['number']}.")]
+        assert nested and all("depth-1" in r["classes"] for r in nested)
     child_page = text(admin_client.get(run_url(started_child)))
     assert f'<a href="{run_url("family")}">family</a>' in child_page  # the parent link
 
 
 @EXECUTES
-def test_an_error_with_html_is_escaped_in_a_pre_with_its_traceback(admin_client):
+def test_an_error_with_html_is_escaped_and_leads_the_run_page(admin_client):
     with durable.SetWorkflowID("xss"), pytest.raises(workflows.PaymentDeclined):
         workflows.failing_workflow("<script>alert(1)</script>")  # type: ignore[arg-type]
 
@@ -1215,15 +1326,16 @@ def test_an_error_with_html_is_escaped_in_a_pre_with_its_traceback(admin_client)
 
     content = text(response)
     assert "<script>alert(1)</script>" not in content
-    outcome = field_row(response, "outcome")
-    pre = re.search(r"<pre class=.durable-error.>(.*?)</pre>", outcome, re.S)
+    box = content[content.index('id="durable-error"') :]
+    assert content.index('id="durable-error"') < content.index('id="durable-timeline"')
+    pre = re.search(r"<pre class=.durable-error.>(.*?)</pre>", box, re.S)
     assert pre is not None
-    shown = html.unescape(pre.group(1))
-    assert "PaymentDeclined: declined <script>alert(1)</script>" in shown
-    assert "Traceback" in shown and "decline" in shown
+    shown_error = html.unescape(pre.group(1))
+    assert "PaymentDeclined: declined <script>alert(1)</script>" in shown_error
+    assert "Traceback" in shown_error and "decline" in shown_error
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pre.group(1)
-    # The failed step's row shows the same error, escaped too.
-    assert content.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # inputs, run, step
+    failed = [r for r in timeline_rows(content) if r["bar"] == "failed"]
+    assert failed and "PaymentDeclined: declined <script>" in failed[0]["result"]
     listed = text(admin_client.get(RUNS))
     assert "<script>alert(1)</script>" not in listed
 

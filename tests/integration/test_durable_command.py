@@ -104,6 +104,9 @@ def test_every_subcommand_has_its_own_help():
         "trigger",
         "backfill",
         "prune",
+        "fork",
+        "delete-schedule",
+        "health",
     }
     assert set(subparsers.choices) == expected
     summary = parser.format_help()

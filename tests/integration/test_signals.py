@@ -64,7 +64,9 @@ def test_a_direct_run_sends_started_each_step_and_finished_in_order(received):
         "workflow_id": "sig-direct",
         "workflow_name": "three_steps",
         "executor_id": conf.executor_id(),
+        "queue_name": None,  # a direct call
     }
+    assert all(s[2]["duration"] >= 0 for s in steps)
     assert [(s[2]["step_number"], s[2]["step_name"], s[2]["failed"]) for s in steps] == [
         (1, "add_one", False),
         (2, "double", False),
@@ -75,6 +77,7 @@ def test_a_direct_run_sends_started_each_step_and_finished_in_order(received):
         "workflow_id": "sig-direct",
         "workflow_name": "three_steps",
         "status": RunStatus.SUCCESS,
+        "queue_name": None,
     }
 
 
@@ -177,6 +180,48 @@ def test_a_scheduler_fire_reports_its_slots_and_each_run(received):
     ]
     enqueued = [kwargs["workflow_id"] for kind, _, kwargs in received if kind == "enqueued"]
     assert enqueued == ids
+    assert {kwargs["workflow_name"] for _, kwargs in fired} == {"scheduled_report"}
+
+
+def test_missed_and_skipped_schedules_are_signalled(received):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_durable.scheduler import Scheduler
+
+    log: list[tuple[str, dict[str, Any]]] = []
+
+    def on_missed(sender: Any, **kwargs: Any) -> None:
+        log.append(("missed", kwargs))
+
+    def on_skipped(sender: Any, **kwargs: Any) -> None:
+        log.append(("skipped", kwargs))
+
+    signals.schedule_missed.connect(on_missed, weak=False)
+    signals.schedule_skipped.connect(on_skipped, weak=False)
+    try:
+        for name in ("behind", "orphan"):
+            durable.create_schedule(
+                schedule_name=name, workflow_fn=workflows.scheduled_report, schedule="* * * * *"
+            )
+        long_ago = timezone.now() - timedelta(hours=1)
+        WorkflowSchedule.objects.filter(schedule_name="behind").update(next_fire_at=long_ago)
+        WorkflowSchedule.objects.filter(schedule_name="orphan").update(
+            next_fire_at=long_ago, workflow_class_name="Elsewhere"
+        )
+        Scheduler(grace=1).tick()
+    finally:
+        signals.schedule_missed.disconnect(on_missed)
+        signals.schedule_skipped.disconnect(on_skipped)
+    assert sorted((kind, kw["schedule_name"], kw["workflow_name"]) for kind, kw in log) == [
+        ("missed", "behind", "scheduled_report"),
+        ("skipped", "orphan", "scheduled_report"),
+    ]
+    [missed] = [kw for kind, kw in log if kind == "missed"]
+    assert missed["since"] == long_ago
+    [skipped] = [kw for kind, kw in log if kind == "skipped"]
+    assert "Elsewhere" in skipped["reason"]
 
 
 def test_a_failing_receiver_is_logged_and_does_not_affect_the_run(caplog):

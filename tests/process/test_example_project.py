@@ -81,6 +81,7 @@ class Project:
     def __init__(self, *, path: Path | None = None, url: str | None = None) -> None:
         self.path = path
         self.url = url or f"sqlite:///{path}"  # an absolute path gives sqlite:////tmp/...
+        self.last_stderr = ""
 
     def manage(self, *argv: str) -> str:
         """Run ``manage.py ARGV...``; its stdout (the test fails if it exits non-zero)."""
@@ -97,6 +98,7 @@ class Project:
             f"manage.py {' '.join(argv)} exited {done.returncode}"
             f"\n--- stdout:\n{done.stdout}\n--- stderr:\n{done.stderr}"
         )
+        self.last_stderr = done.stderr
         return done.stdout
 
     def shell(self, code: str) -> Any:
@@ -226,6 +228,7 @@ def test_setup_is_idempotent_and_every_demo_workflow_succeeds(project: Project) 
     project.manage("migrate", "--noinput", "-v", "0")
     first = project.manage("setup_demo", "--notification-delay", "0.5")
     assert "Created superuser admin" in first
+    assert project.last_stderr == ""  # each line once: no log line repeats the output
     schedules = project.schedules()
     assert set(schedules) == APPLIED | CREATED
 
@@ -428,7 +431,14 @@ def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Project, str
     log = tmp_path / "demo.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            ["bash", "scripts/demo.sh"],
+            # A suite started from a background shell inherits an ignored SIGINT, and a
+            # shell cannot trap a signal ignored when it started: restore the default first.
+            [
+                sys.executable,
+                "-c",
+                "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                "os.execvp('bash', ['bash', 'scripts/demo.sh'])",
+            ],
             cwd=ROOT,
             env=child_env(DATABASE_URL=project.url, DEMO_ADDR=addr),
             stdin=subprocess.DEVNULL,

@@ -6,6 +6,7 @@ admin, and reports. Bad input raises ``CommandError`` before anything is written
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from django_durable.engine import control
 from django_durable.exceptions import DurableError
 from django_durable.management import _tables as out
 from django_durable.management._arguments import add_subcommands, flat, unique
+from django_durable.management._more import MoreSubcommands
 from django_durable.models import (
     RunStatus,
     ScheduleStatus,
@@ -29,7 +31,7 @@ from django_durable.schedules import api as schedule_api
 from django_durable.schedules import manual
 
 
-class Command(BaseCommand):
+class Command(MoreSubcommands, BaseCommand):
     help = (
         "Operate durable workflows: list and show runs, cancel or resume them, list and "
         "operate schedules, and prune old finished runs. Run 'durable <subcommand> --help' "
@@ -53,8 +55,21 @@ class Command(BaseCommand):
             "trigger": self._trigger,
             "backfill": self._backfill,
             "prune": self._prune,
+            "fork": self._fork,
+            "delete-schedule": self._delete_schedule,
+            "health": self._health,
         }
-        handlers[options["subcommand"]](options)
+        # The command reports what it did; the services' INFO log lines would say it
+        # twice on a console (-v 2 shows them).
+        quiet = int(options["verbosity"]) < 2
+        durable_logger = logging.getLogger("django_durable")
+        level = durable_logger.level
+        if quiet and durable_logger.getEffectiveLevel() < logging.WARNING:
+            durable_logger.setLevel(logging.WARNING)
+        try:
+            handlers[options["subcommand"]](options)
+        finally:
+            durable_logger.setLevel(level)
 
     def _lines(self, lines: Iterable[str]) -> None:
         for line in lines:

@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_durable import conf, registry
@@ -26,6 +27,16 @@ from django_durable.worker import Worker
 logger = logging.getLogger(__name__)
 
 LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ArgumentTypeError(f"expected a port number, got {value!r}") from None
+    if not 0 <= number <= 65535:
+        raise ArgumentTypeError(f"expected a port from 0 to 65535, got {value!r}")
+    return number
 
 
 def _seconds(value: str) -> float:
@@ -68,7 +79,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch",
             action="store_true",
-            help="Run what is enqueued now, then exit (for tests and cron-style use).",
+            help=(
+                "Fire the schedules that are due, run what is enqueued (and what those runs "
+                "enqueue) until nothing is left, then exit (for tests and cron-style use)."
+            ),
         )
         parser.add_argument(
             "--max-runs", type=positive_int, help="Exit after this many runs have finished."
@@ -78,6 +92,19 @@ class Command(BaseCommand):
             type=_seconds,
             default=30.0,
             help="Seconds to let running workflows finish on shutdown (default 30).",
+        )
+        parser.add_argument(
+            "--metrics-port",
+            type=_port,
+            help=(
+                "Serve Prometheus metrics on this port (needs the prometheus extra); "
+                "0 picks a free port."
+            ),
+        )
+        parser.add_argument(
+            "--metrics-addr",
+            default="0.0.0.0",  # noqa: S104 - Prometheus scrapes from another host
+            help="Address the metrics server listens on (default 0.0.0.0).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -105,6 +132,12 @@ class Command(BaseCommand):
         except DurableError as exc:
             runtime.shutdown()
             raise CommandError(str(exc)) from exc
+        if options.get("metrics_port") is not None:
+            try:
+                self._serve_metrics(options["metrics_port"], options["metrics_addr"])
+            except CommandError:
+                runtime.shutdown()
+                raise
         runtimes.install(runtime)  # workflows called in this process run on it too
         try:
             self._run(options, runtime, worker, scheduler)
@@ -150,6 +183,17 @@ class Command(BaseCommand):
             runtime.shutdown()
             self.stdout.write(f"django_durable scheduler stopped ({scheduler.fired} slots fired).")
             self.stdout.flush()
+
+    def _serve_metrics(self, port: int, addr: str) -> None:
+        try:
+            from django_durable.metrics import server
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from exc
+        try:
+            started = server.start(port, addr)
+        except OSError as exc:
+            raise CommandError(f"Cannot serve metrics on {addr}:{port}: {exc}") from exc
+        self.stdout.write(f"django_durable metrics on http://{addr}:{started.server_port}/")
 
     def _announce(self, worker: Worker | None, scheduler: Scheduler | None) -> None:
         batch = "; batch mode" if (worker or scheduler) and self._batch(worker, scheduler) else ""

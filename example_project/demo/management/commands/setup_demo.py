@@ -3,6 +3,7 @@ notification of the example project. Running it again changes nothing."""
 
 from __future__ import annotations
 
+import logging
 from argparse import ArgumentTypeError
 from typing import Any
 
@@ -51,9 +52,20 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self._superuser(options["username"], options["password"])
-        self._schedules()
-        self._welcome(options["notification_delay"], options["username"])
+        # Each step prints its own line; the INFO log lines of the calls below would say
+        # the same on the console (-v 2 shows them).
+        loggers = [logging.getLogger(name) for name in ("django_durable", "example_project")]
+        levels = [logger.level for logger in loggers]
+        if int(options["verbosity"]) < 2:
+            for logger in loggers:
+                logger.setLevel(logging.WARNING)
+        try:
+            self._superuser(options["username"], options["password"])
+            self._schedules()
+            self._welcome(options["notification_delay"], options["username"])
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
     def _superuser(self, username: str, password: str) -> None:
         users = get_user_model().objects
