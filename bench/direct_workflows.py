@@ -14,6 +14,12 @@ That INSERT rate divided by the commits one workflow needs is the most workflows
 second this machine allows an engine that commits each checkpoint on its own; the script
 prints the measured rate as a ratio of that limit.
 
+``--compare-dbos`` runs the same workload side by side with DBOS Transact 3.4 instead, on
+PostgreSQL: ours and DBOS in turn, ``--compare-rounds`` times each (default 3), each run in
+a new process and a new scratch database (DBOS's is ``dbos_bench_<pid>``; its program is
+``bench/dbos_program.py``, run in ``.venvs/dbos-3.4``, which the script creates when
+missing), and prints every round and the median ratio of the two rates (``bench/_compare.py``).
+
 This is a benchmark, not a test: it reports figures from one run and never fails on them.
 
 PostgreSQL: ``--pg-dsn`` (default ``host=127.0.0.1 port=5432 user=postgres``); a scratch

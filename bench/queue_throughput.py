@@ -38,6 +38,12 @@ otherwise (``none``: persistent connections).
 ``bench/benchapp/profiling.py``) and prints the merged top functions to stderr; the
 figures of a profiled run are not comparable with unprofiled ones.
 
+``--compare-dbos`` measures enqueue-and-drain side by side with DBOS Transact 3.4 instead:
+``--n`` runs (default 2000) enqueued from one process while one worker process drains
+them, both workers polling every ``--poll-interval`` seconds (default 0.05), ours with
+persistent connections unless ``--conn-max-age`` says otherwise; ours and DBOS in turn,
+``--compare-rounds`` times each, with the median ratio (``bench/_queue_compare.py``).
+
 This is a benchmark, not a test: it reports figures from one run and never fails on them.
 """
 
