@@ -159,13 +159,36 @@ def timed(op: Callable[[int], Any], count: int, start: int) -> dict[str, Any]:
     }
 
 
+def _backend_cpu() -> float:
+    """CPU seconds of the PostgreSQL backend serving this thread's connection (the server
+    runs on this machine)."""
+    connection = _connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    return _proc_cpu(pid)
+
+
 def plain_rate(op: Callable[[int], Any], count: int, start: int) -> dict[str, float]:
-    """Rate and CPU per operation without any instrumentation."""
+    """Rate, client CPU and server CPU per operation, without any instrumentation."""
+    s0 = _backend_cpu()
     c0, t0 = time.thread_time(), time.perf_counter()
     for i in range(start, start + count):
         op(i)
     seconds = time.perf_counter() - t0
-    return {"rate": count / seconds, "cpu_ms": (time.thread_time() - c0) / count * 1000}
+    cpu = time.thread_time() - c0
+    return {
+        "rate": count / seconds,
+        "cpu_ms": cpu / count * 1000,
+        "server_ms": (_backend_cpu() - s0) / count * 1000,
+    }
+
+
+def _rate_text(r: dict[str, float]) -> str:
+    return (
+        f"{r['rate']:6.0f} ops/s, client CPU {r['cpu_ms']:.3f} ms/op, server CPU "
+        f"{r['server_ms']:.3f} ms/op"
+    )
 
 
 def profiled(op: Callable[[int], Any], count: int, start: int, top: int) -> None:
@@ -256,7 +279,7 @@ def _print_part(name: str, op: Callable[[int], Any], n: int, top: int) -> int:
     )
     rate = plain_rate(op, n, start)
     start += n
-    print(f"  uninstrumented: {rate['rate']:.0f} ops/s, client CPU {rate['cpu_ms']:.3f} ms/op")
+    print(f"  uninstrumented: {_rate_text(rate)}")
     t = timed(op, n, start)
     start += n
     print(
@@ -288,7 +311,135 @@ def part_direct(args: argparse.Namespace) -> None:
     from bench.benchapp.workflows import three_trivial_steps
 
     print("\n== direct call of three_trivial_steps (a new run each) ==")
-    _print_part("direct", three_trivial_steps, args.n, args.top)
+    start = _print_part("direct", three_trivial_steps, args.n, args.top)
+    _direct_floor(args.n, start)
+
+
+def _direct_floor(n: int, start: int) -> None:
+    """The writes of a direct workflow with plain SQL: the floor of the current design, and
+    what merging the last checkpoint into the outcome or prepared statements would give."""
+    import uuid
+
+    from django.utils import timezone
+    from psycopg import Cursor
+
+    from django_durable import serialization
+    from django_durable.models import StepOutput, WorkflowRun
+
+    connection = _connection()
+    q = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    fields = list(WorkflowRun._meta.concrete_fields)
+    runs = q(WorkflowRun._meta.db_table)
+    insert_run = (
+        f"INSERT INTO {runs} ({', '.join(q(str(f.column)) for f in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    step_fields = ["run", "step_number", "step_name", "output", "error", "child_workflow_id"]
+    step_fields += ["started_at", "completed_at"]
+    step_columns = [str(StepOutput._meta.get_field(name).column) for name in step_fields]
+    insert_step = (
+        f"INSERT INTO {q(StepOutput._meta.db_table)} ({', '.join(map(q, step_columns))}) "  # noqa: S608
+        f"SELECT {', '.join(['%s'] * len(step_columns))} WHERE EXISTS (SELECT 1 FROM {runs} "
+        f"WHERE {q('workflow_id')} = %s AND {q('status')} = %s)"
+    )
+    finish = (
+        f"UPDATE {runs} SET {q('status')} = %s, {q('output')} = %s, {q('error')} = %s, "  # noqa: S608
+        f"{q('completed_at')} = %s, {q('updated_at')} = %s "
+        f"WHERE {q('workflow_id')} = %s AND {q('status')} = %s"
+    )
+    merged = f"WITH s AS ({insert_step}) {finish}"
+    unguarded = (
+        f"INSERT INTO {q(StepOutput._meta.db_table)} ({', '.join(map(q, step_columns))}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(step_columns))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS durable_bench_probe (id bigserial PRIMARY KEY, n int)"
+        )
+
+    def writes(i: int) -> list[tuple[str, list[Any]]]:
+        now = timezone.now()
+        run = WorkflowRun(
+            workflow_id=str(uuid.uuid4()),
+            name="three_trivial_steps",
+            status="PENDING",
+            inputs=serialization.dumps({"args": [i], "kwargs": {}}),
+            executor_id="bench",
+            created_at=now,
+            updated_at=now,
+            started_at=now,
+        )
+        wid = run.workflow_id
+        out = [
+            (insert_run, [f.get_db_prep_save(getattr(run, f.attname), connection) for f in fields])
+        ]
+        x = i
+        for number, name, fn in ((1, "add_one", lambda v: v + 1), (2, "double", lambda v: v * 2)):
+            t = timezone.now()
+            x = fn(x)
+            params = [wid, number, name, serialization.dumps(x), None, None, adapt(t)]
+            out.append((insert_step, [*params, adapt(timezone.now()), wid, "PENDING"]))
+        t = timezone.now()
+        x -= 3
+        last = [wid, 3, "subtract_three", serialization.dumps(x), None, None, adapt(t)]
+        out.append((insert_step, [*last, adapt(timezone.now()), wid, "PENDING"]))
+        done = adapt(timezone.now())
+        out.append((finish, ["SUCCESS", serialization.dumps(x), None, done, done, wid, "PENDING"]))
+        return out
+
+    def merge_last(statements: list[tuple[str, list[Any]]]) -> list[tuple[str, list[Any]]]:
+        (_, step), (_, outcome) = statements[-2:]
+        return [*statements[:-2], (merged, [*step, *outcome])]
+
+    def django_cursor(merge: bool) -> Callable[[int], None]:
+        def op(i: int) -> None:
+            statements = writes(i)
+            with connection.cursor() as cursor:
+                for sql, params in merge_last(statements) if merge else statements:
+                    cursor.execute(sql, params)
+
+        return op
+
+    def without_guard(i: int) -> None:
+        statements = writes(i)
+        with connection.cursor() as cursor:
+            for sql, params in statements:
+                if sql == insert_step:
+                    sql, params = unguarded, params[:-2]
+                cursor.execute(sql, params)
+
+    def probe(i: int) -> None:
+        with connection.cursor() as cursor:
+            for _ in range(5):
+                cursor.execute("INSERT INTO durable_bench_probe (n) VALUES (%s)", [i])
+
+    def prepared(merge: bool) -> Callable[[int], None]:
+        def op(i: int) -> None:
+            statements = writes(i)
+            with Cursor(connection.connection) as cursor:  # server-side binding
+                for sql, params in merge_last(statements) if merge else statements:
+                    cursor.execute(sql, params, prepare=True)  # type: ignore[arg-type]
+
+        return op
+
+    print("  the same writes with plain SQL, uninstrumented (the floor of this design):")
+    for label, op in (
+        (
+            "Django cursor, 5 statements in autocommit (5 round trips, 5 commits)",
+            django_cursor(False),
+        ),
+        ("Django cursor, the last step merged into the outcome (4, 4)", django_cursor(True)),
+        ("psycopg, server-side binding, prepared, 5 statements (5, 5)", prepared(False)),
+        ("psycopg, server-side binding, prepared, merged (4, 4)", prepared(True)),
+        ("Django cursor, 5 statements, step INSERTs without the EXISTS guard", without_guard),
+        ("for scale: 5 one-row INSERTs into a 2-column table (5, 5)", probe),
+    ):
+        for i in range(50):
+            op(-1 - i)
+        r = plain_rate(op, n, start)
+        start += n
+        print(f"    {_rate_text(r)}: {label}")
 
 
 def part_enqueue(args: argparse.Namespace) -> None:
@@ -358,7 +509,7 @@ def _enqueue_variants(n: int, start: int) -> None:
             op(-1 - i)
         r = plain_rate(op, n, start)
         start += n
-        print(f"    {r['rate']:6.0f} ops/s, client CPU {r['cpu_ms']:.3f} ms/op: {label}")
+        print(f"    {_rate_text(r)}: {label}")
 
 
 def part_worker(args: argparse.Namespace) -> None:
