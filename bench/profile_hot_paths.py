@@ -569,7 +569,11 @@ def part_worker(args: argparse.Namespace) -> None:
     reset()
     proc = worker({}, batch=False)
     try:
-        BENCH_QUEUE.enqueue(three_trivial_steps, -1).get_result(timeout=120)  # worker is up
+        # Warm: enough runs at once that every pool thread opens its connection.
+        with transaction.atomic():
+            warm = [BENCH_QUEUE.enqueue(three_trivial_steps, -1 - i) for i in range(32)]
+        for handle in warm:
+            handle.get_result(timeout=120)
         for spying in (False, True):
             reset()
             with tempfile.TemporaryDirectory() as directory:
@@ -578,9 +582,12 @@ def part_worker(args: argparse.Namespace) -> None:
                 with transaction.atomic():  # every run becomes visible at the commit
                     for i in range(args.n):
                         BENCH_QUEUE.enqueue(three_trivial_steps, i)
-                cpu = _proc_cpu(proc.pid)
+                cpu, backends = _proc_cpu(proc.pid), _other_backends()
+                server = sum(_proc_cpu(pid) for pid in backends)
                 _wait_done(WorkflowRun.objects.filter(status="SUCCESS"), args.n)
                 cpu = _proc_cpu(proc.pid) - cpu
+                server = sum(_proc_cpu(pid) for pid in backends) - server
+                opened = len(set(_other_backends()) - set(backends))
                 if spying:
                     stop_spy(spy, output, args.n, "run")
             window = WorkflowRun.objects.aggregate(a=Min("started_at"), b=Max("completed_at"))
@@ -588,7 +595,8 @@ def part_worker(args: argparse.Namespace) -> None:
             print(
                 f"  drain of a backlog of {args.n} runs{' under py-spy' if spying else ''}: "
                 f"{args.n / seconds:.0f} runs/s (first claim to last completion); worker "
-                f"process CPU {cpu / args.n * 1000:.2f} ms/run"
+                f"process CPU {cpu / args.n * 1000:.2f} ms/run, its {len(backends)} PostgreSQL "
+                f"backends {server / args.n * 1000:.2f} ms/run ({opened} opened meanwhile)"
             )
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -623,6 +631,16 @@ def _proc_cpu(pid: int) -> float:
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text[text.rindex(")") + 2 :].split()
     return (float(fields[11]) + float(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _other_backends() -> list[int]:
+    """PostgreSQL backends on the scratch database other than this thread's."""
+    with _connection().cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return [int(row[0]) for row in cursor.fetchall()]
 
 
 def _wait_done(done: Any, count: int) -> None:
