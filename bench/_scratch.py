@@ -49,15 +49,22 @@ def pg_admin(dsn: str, sql: str, *, retries: int = ADMIN_RETRIES) -> None:
             time.sleep(ADMIN_RETRY_SECONDS)
 
 
-def configure_django(settings_module: str, dsn: str, *, conn_max_age: str | None = None) -> None:
+def configure_django(
+    settings_module: str,
+    dsn: str,
+    *,
+    conn_max_age: str | None = None,
+    database: str = SCRATCH_DATABASE,
+) -> None:
     """Configure Django in this process with ``settings_module``, on the scratch database.
 
     The settings modules read the database from the environment
     (``DURABLE_BENCH_DATABASE``, ``DURABLE_BENCH_DSN`` and, when given,
     ``DURABLE_BENCH_CONN_MAX_AGE``), so the script sets those first; the worker processes
-    it starts inherit them and so use the same database with the same settings.
+    it starts inherit them and so use the same database with the same settings. A process
+    started by a script passes the parent's scratch database as ``database``.
     """
-    os.environ["DURABLE_BENCH_DATABASE"] = SCRATCH_DATABASE
+    os.environ["DURABLE_BENCH_DATABASE"] = database
     os.environ["DURABLE_BENCH_DSN"] = dsn
     if conn_max_age is not None:
         os.environ["DURABLE_BENCH_CONN_MAX_AGE"] = conn_max_age
@@ -67,8 +74,9 @@ def configure_django(settings_module: str, dsn: str, *, conn_max_age: str | None
 
 
 @contextmanager
-def scratch_database(dsn: str) -> Iterator[str]:
-    """Create the scratch database empty, yield its name and drop it when the block ends.
+def scratch_database(dsn: str, name: str = SCRATCH_DATABASE) -> Iterator[str]:
+    """Create the scratch database ``name`` empty, yield its name and drop it when the
+    block ends.
 
     A database of the same name left by an earlier process with this pid is dropped
     first. At the end this process's Django connections are closed before the DROP, which
@@ -77,11 +85,11 @@ def scratch_database(dsn: str) -> Iterator[str]:
     """
     from django.db import connections
 
-    drop = f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)"
+    drop = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     pg_admin(dsn, drop)
-    pg_admin(dsn, f"CREATE DATABASE {SCRATCH_DATABASE}")
+    pg_admin(dsn, f"CREATE DATABASE {name}")
     try:
-        yield SCRATCH_DATABASE
+        yield name
     finally:
         connections.close_all()
         pg_admin(dsn, drop)

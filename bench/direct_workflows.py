@@ -14,6 +14,12 @@ That INSERT rate divided by the commits one workflow needs is the most workflows
 second this machine allows an engine that commits each checkpoint on its own; the script
 prints the measured rate as a ratio of that limit.
 
+``--compare-dbos`` runs the same workload side by side with DBOS Transact 3.4 instead, on
+PostgreSQL: ours and DBOS in turn, ``--compare-rounds`` times each (default 3), each run in
+a new process and a new scratch database (DBOS's is ``dbos_bench_<pid>``; its program is
+``bench/dbos_program.py``, run in ``.venvs/dbos-3.4``, which the script creates when
+missing), and prints every round and the median ratio of the two rates (``bench/_compare.py``).
+
 This is a benchmark, not a test: it reports figures from one run and never fails on them.
 
 PostgreSQL: ``--pg-dsn`` (default ``host=127.0.0.1 port=5432 user=postgres``); a scratch
@@ -265,8 +271,9 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     stmts = _statements(10)
     commits = stmts["commits"]
     probe = InsertProbe()
-    probe.run(warmup)
-    probe.reset()
+    if spec["probe"]:
+        probe.run(warmup)
+        probe.reset()
 
     # Alternate blocks of workflow calls and of probe INSERTs (as many commits as the
     # block of workflows made), so a drift of the machine's speed affects both alike.
@@ -293,7 +300,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         wf_cpu_seconds += cpu() - c0
         if profiler is not None:
             profiler.disable()
-        probe.run(round(size * commits))
+        if spec["probe"]:
+            probe.run(round(size * commits))
         done += size
 
     finished = WorkflowRun.objects.filter(status="SUCCESS").count()
@@ -311,7 +319,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     latencies.sort()
     wps = n / wf_seconds
-    limit_wps = probe.per_second / commits
+    limit_wps = probe.per_second / commits if spec["probe"] else math.nan
     return {
         "backend": spec["backend"],
         "info": info,
@@ -324,8 +332,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         "statements": stmts,
         "probe_inserts": probe.inserts,
         "probe_seconds": probe.seconds,
-        "probe_cpu_ms": probe.cpu_seconds / probe.inserts * 1000,
-        "insert_cps": probe.per_second,
+        "probe_cpu_ms": probe.cpu_seconds / probe.inserts * 1000 if spec["probe"] else math.nan,
+        "insert_cps": probe.per_second if spec["probe"] else math.nan,
         "limit_wps": limit_wps,
         "ratio": wps / limit_wps,
     }
@@ -359,13 +367,14 @@ def _run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_backend(backend: str, args: argparse.Namespace, *, probe: bool = True) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "backend": backend,
         "n": args.n,
         "warmup": args.warmup,
         "rounds": args.rounds,
         "profile": args.profile,
+        "probe": probe,
     }
     if backend == "postgres":
         with scratch_database(args.pg_dsn) as name:
@@ -424,6 +433,41 @@ def _breakdown(stmts: dict[str, Any]) -> str:
     return ", ".join(parts) + f"; commits {stmts['commits']:g}"
 
 
+def compare_dbos(args: argparse.Namespace) -> None:
+    """Ours and DBOS Transact 3.4 in turn on PostgreSQL, each in a fresh process and a fresh
+    scratch database per round, ``--compare-rounds`` rounds; prints the median ratio."""
+    from bench import _compare
+
+    python, version = _compare.dbos_python()
+    print(
+        f"Side by side with DBOS Transact {version} ({python}): {args.n} sequential calls of "
+        f"the 3-step workflow after {args.warmup} warm-up calls, PostgreSQL, "
+        f"{args.compare_rounds} rounds of ours then DBOS, each in a new process and database"
+    )
+    print(f"load average at start: {Path('/proc/loadavg').read_text().strip()}")
+
+    def ours() -> dict[str, Any]:
+        return run_backend("postgres", args, probe=False)
+
+    def dbos() -> dict[str, Any]:
+        with scratch_database(args.pg_dsn, _compare.DBOS_DATABASE) as name:
+            url = _compare.dbos_url(args.pg_dsn, name)
+            argv = ["--url", url, "--n", str(args.n), "--warmup", str(args.warmup), "direct"]
+            return _compare.run_dbos(python, *argv)
+
+    pairs = _compare.alternate(args.compare_rounds, ours, dbos, "wps")
+    print(f"load average at end: {Path('/proc/loadavg').read_text().strip()}\n")
+
+    def extra(r: Any) -> str:
+        d = r.details
+        return (
+            f"p50 {d['p50_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms, client CPU "
+            f"{d['cpu_ms']:.2f} ms/workflow; {_breakdown(d['statements'])}"
+        )
+
+    _compare.report(pairs, "workflows/s", extra)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=2000, help="timed calls per database")
@@ -445,10 +489,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the timed loop (to stderr)"
     )
+    parser.add_argument(
+        "--compare-dbos",
+        action="store_true",
+        help="PostgreSQL only: alternate runs of ours and of DBOS Transact 3.4 (installed "
+        "into .venvs/dbos-3.4 when missing) and print the median ratio",
+    )
+    parser.add_argument(
+        "--compare-rounds", type=int, default=3, help="runs of each side with --compare-dbos"
+    )
     args = parser.parse_args(argv)
-    if args.n < 1 or args.warmup < 0 or args.rounds < 1:
-        parser.error("--n and --rounds must be >= 1, --warmup >= 0")
+    if args.n < 1 or args.warmup < 0 or args.rounds < 1 or args.compare_rounds < 1:
+        parser.error("--n, --rounds and --compare-rounds must be >= 1, --warmup >= 0")
     backends = [b.strip() for b in args.databases.split(",") if b.strip()]
+
+    if args.compare_dbos:
+        if args.profile:
+            parser.error("--profile and --compare-dbos do not go together")
+        print(f"Python {platform.python_version()}, Django {django.get_version()}, ", end="")
+        print(f"{os.cpu_count()} cores ({platform.machine()}, {platform.system()})")
+        compare_dbos(args)
+        return
 
     print(f"Python {platform.python_version()}, Django {django.get_version()}, ", end="")
     print(f"{os.cpu_count()} cores ({platform.machine()}, {platform.system()})")

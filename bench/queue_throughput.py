@@ -38,6 +38,12 @@ otherwise (``none``: persistent connections).
 ``bench/benchapp/profiling.py``) and prints the merged top functions to stderr; the
 figures of a profiled run are not comparable with unprofiled ones.
 
+``--compare-dbos`` measures enqueue-and-drain side by side with DBOS Transact 3.4 instead:
+``--n`` runs (default 2000) enqueued from one process while one worker process drains
+them, both workers polling every ``--poll-interval`` seconds (default 0.05), ours with
+persistent connections unless ``--conn-max-age`` says otherwise; ours and DBOS in turn,
+``--compare-rounds`` times each, with the median ratio (``bench/_queue_compare.py``).
+
 This is a benchmark, not a test: it reports figures from one run and never fails on them.
 """
 
@@ -382,14 +388,18 @@ def _table(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--n", type=int, default=5000, help="runs enqueued per process count")
+    parser.add_argument(
+        "--n",
+        type=int,
+        help="runs enqueued per process count (default 5000; 2000 with --compare-dbos)",
+    )
     parser.add_argument("--processes", default="1,2,4", help="comma-separated process counts")
     parser.add_argument("--concurrency", type=int, default=8, help="runscheduler --concurrency")
     parser.add_argument("--verbosity", type=int, default=0, help="runscheduler --verbosity")
     parser.add_argument(
         "--conn-max-age",
-        default="0",
-        help="the workers' CONN_MAX_AGE: seconds, or 'none' for persistent (default 0)",
+        help="the workers' CONN_MAX_AGE: seconds, or 'none' for persistent "
+        "(default 0; none with --compare-dbos)",
     )
     parser.add_argument(
         "--probe-seconds", type=float, default=10.0, help="length of each INSERT probe"
@@ -406,11 +416,51 @@ def main(argv: list[str] | None = None) -> None:
         help="libpq DSN of the PostgreSQL server (without dbname)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the workers (to stderr)")
+    parser.add_argument(
+        "--compare-dbos",
+        action="store_true",
+        help="alternate enqueue-and-drain runs of ours and of DBOS Transact 3.4 (installed "
+        "into .venvs/dbos-3.4 when missing), one enqueuing and one worker process each, and "
+        "print the median ratio",
+    )
+    parser.add_argument(
+        "--compare-rounds", type=int, default=3, help="runs of each side with --compare-dbos"
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.05,
+        help="with --compare-dbos: both workers' polling interval in seconds (default 0.05)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=20,
+        help="with --compare-dbos: untimed runs enqueued and awaited first (default 20)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # run finally
+    if args.n is None:
+        args.n = 2000 if args.compare_dbos else 5000
+    if args.conn_max_age is None:
+        args.conn_max_age = "none" if args.compare_dbos else "0"
     counts = [int(p) for p in args.processes.split(",") if p.strip()]
     if args.n < 1 or args.concurrency < 1 or not counts or min(counts) < 1:
         parser.error("--n, --concurrency and every process count must be >= 1")
+    if args.compare_rounds < 1 or args.warmup < 0 or args.poll_interval <= 0:
+        parser.error("--compare-rounds must be >= 1, --warmup >= 0, --poll-interval > 0")
+
+    if args.compare_dbos:
+        if args.profile:
+            parser.error("--profile and --compare-dbos do not go together")
+        from bench import _queue_compare
+
+        os.environ["DURABLE_BENCH_POLL_INTERVAL"] = repr(args.poll_interval)
+        configure_django(SETTINGS_MODULE, args.pg_dsn, conn_max_age=args.conn_max_age)
+        print(f"Python {platform.python_version()}, Django {django.get_version()}; ", end="")
+        print(f"{os.cpu_count()} cores ({platform.machine()}); CONN_MAX_AGE {args.conn_max_age}")
+        _queue_compare.compare(args)
+        return
 
     configure_django(SETTINGS_MODULE, args.pg_dsn, conn_max_age=args.conn_max_age)
     from django.core.management import call_command
@@ -474,4 +524,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if os.environ.get("DURABLE_BENCH_ENQUEUER"):  # the enqueuing process of --compare-dbos
+        from bench._queue_compare import enqueuer_main
+
+        enqueuer_main()
+    else:
+        main()

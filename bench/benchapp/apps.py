@@ -16,3 +16,8 @@ class BenchAppConfig(AppConfig):
             from bench.benchapp.profiling import install
 
             install(directory)
+        trace = os.environ.get("DURABLE_BENCH_TRACE")
+        if trace:  # a worker of ``profile_hot_paths.py``: libpq traces of its connections
+            from bench.benchapp import tracing
+
+            tracing.install(trace)

@@ -3,7 +3,8 @@
 ``settings.configure``.
 
 The parent sets ``DURABLE_BENCH_DATABASE`` (the scratch database) and ``DURABLE_BENCH_DSN``
-(libpq ``key=value`` pairs without ``dbname``) in the environment the workers inherit.
+(libpq ``key=value`` pairs without ``dbname``) in the environment the workers inherit, and
+may set ``DURABLE_BENCH_CONN_MAX_AGE`` and ``DURABLE_BENCH_POLL_INTERVAL``.
 """
 
 from __future__ import annotations
@@ -49,4 +50,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Workers of ``runscheduler --batch`` never idle while the batch lasts (a finished run
 # wakes the claim loop at once); the poll interval only paces the last, empty claims.
-DURABLE: dict[str, Any] = {"POLL_INTERVAL": 0.1}
+# ``queue_throughput.py --compare-dbos`` sets it (``DURABLE_BENCH_POLL_INTERVAL``) to the
+# polling interval it gives DBOS's queue.
+DURABLE: dict[str, Any] = {
+    "POLL_INTERVAL": float(os.environ.get("DURABLE_BENCH_POLL_INTERVAL", "0.1"))
+}
