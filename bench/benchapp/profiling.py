@@ -25,7 +25,7 @@ def install(directory: str) -> None:
     profiles: list[cProfile.Profile] = []
     lock = threading.Lock()
 
-    def profiled_run_sync(self: Worker, workflow_id: str, name: str) -> None:
+    def profiled_run_sync(self: Worker, workflow_id: str, name: str, row: Any = None) -> None:
         profile = getattr(local, "profile", None)
         if profile is None:
             profile = local.profile = cProfile.Profile(time.thread_time)
@@ -33,7 +33,7 @@ def install(directory: str) -> None:
                 profiles.append(profile)
         profile.enable()
         try:
-            run_sync(self, workflow_id, name)
+            run_sync(self, workflow_id, name, row)
         finally:
             profile.disable()
 
