@@ -38,6 +38,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="django_durable.E003",
             )
         )
+    from django_durable import tracing
+
+    problem = tracing.check()
+    if problem is not None:
+        errors.append(
+            Error(
+                problem,
+                hint="Install the otel extra, or set DURABLE['TRACING'] = False.",
+                id="django_durable.E006",
+            )
+        )
     return errors
 
 

@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_BACKFILL": 1000,
     "DATABASE": "default",
     "CHECKPOINT_HOLD": 0.05,
+    "TRACING": False,
 }
 
 

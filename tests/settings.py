@@ -109,6 +109,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 DURABLE: dict[str, Any] = {}
 
+# Child processes of the process tests trace their runs when asked (tests/apps.py exports
+# the spans to the file DURABLE_TEST_TRACE_FILE names).
+if os.environ.get("DURABLE_TEST_TRACE_FILE"):
+    DURABLE["TRACING"] = True
+
 # Child processes of the process tests get short timings through the environment.
 for _key in ("DEAD_EXECUTOR_TIMEOUT", "HEARTBEAT_INTERVAL", "POLL_INTERVAL"):
     if os.environ.get(f"DURABLE_TEST_{_key}"):

@@ -10,7 +10,15 @@ from typing import Any
 
 from django.db import close_old_connections
 
-from django_durable import conf, context, error_records, registry, serialization, signals
+from django_durable import (
+    conf,
+    context,
+    error_records,
+    registry,
+    serialization,
+    signals,
+    tracing,
+)
 from django_durable.context import RecordedStep, RunContext
 from django_durable.engine import checkpoints, events, runs
 from django_durable.engine.active import ActiveRun
@@ -91,16 +99,20 @@ def execute(
     """Run the body of a held ``PENDING`` run in this thread and record its outcome."""
     run = begin(row, inv, holder, recorded, runtime)
     try:
-        started(row, run)
-        with context.running(run):
-            try:
-                result = inv.call()
-            except WorkflowCancelled:
-                raise
-            except Exception as exc:
-                failed(row, run, exc)
-                raise
-        succeeded(row, run, result)
+        with _span(row, run) as span:
+            started(row, run)
+            with context.running(run):
+                try:
+                    result = inv.call()
+                except WorkflowCancelled as exc:
+                    tracing.set_status(span, RunStatus.CANCELLED, exc)
+                    raise
+                except Exception as exc:
+                    tracing.set_status(span, RunStatus.ERROR, exc)
+                    failed(row, run, exc)
+                    raise
+            succeeded(row, run, result)
+            tracing.set_status(span, row.status)
         return result
     finally:
         run.finished = True
@@ -116,21 +128,36 @@ async def aexecute(
     """``execute`` for ``async def`` workflows, on the caller's event loop."""
     run = begin(row, inv, holder, recorded, runtime)
     try:
-        if signals.workflow_started.has_listeners(WorkflowRun):
-            await runtime.run_sync(lambda: started(row, run))
-        with context.running(run):
-            try:
-                result = await inv.call()
-            except WorkflowCancelled:
-                raise
-            except Exception as exc:
-                error = exc
-                await runtime.run_sync(lambda: failed(row, run, error))
-                raise
-        await runtime.run_sync(lambda: succeeded(row, run, result))
+        with _span(row, run) as span:
+            if signals.workflow_started.has_listeners(WorkflowRun):
+                await runtime.run_sync(lambda: started(row, run))
+            with context.running(run):
+                try:
+                    result = await inv.call()
+                except WorkflowCancelled as exc:
+                    tracing.set_status(span, RunStatus.CANCELLED, exc)
+                    raise
+                except Exception as exc:
+                    error = exc
+                    tracing.set_status(span, RunStatus.ERROR, exc)
+                    await runtime.run_sync(lambda: failed(row, run, error))
+                    raise
+            await runtime.run_sync(lambda: succeeded(row, run, result))
+            tracing.set_status(span, row.status)
         return result
     finally:
         run.finished = True
+
+
+def _span(row: WorkflowRun, run: RunContext) -> Any:
+    return tracing.run_span(
+        workflow_id=row.pk,
+        name=row.name,
+        trace_context=row.trace_context,
+        executor_id=run.executor_id,
+        queue_name=row.queue_name,
+        recovery_attempts=row.recovery_attempts,
+    )
 
 
 # ---------------------------------------------------------------- stored runs
@@ -193,7 +220,8 @@ def load(workflow_id: str, runtime: Runtime, row: WorkflowRun | None = None) -> 
         inv = prepare(row, runtime)
         if inv is None:
             return None
-        recorded = runs.load_steps(workflow_id)
+        # A run just claimed says whether it has steps: a fresh one reads nothing more.
+        recorded = runs.load_steps(workflow_id) if getattr(row, "has_steps", True) else {}
     logger.info(
         "Executing workflow %s (%s) with %d recorded steps",
         workflow_id,

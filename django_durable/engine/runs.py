@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from django_durable import conf, error_records, registry, serialization
+from django_durable import conf, error_records, registry, serialization, tracing
 from django_durable.context import RecordedStep
 from django_durable.exceptions import (
     DurableError,
@@ -152,6 +152,7 @@ def new_run(
         created_at=now,
         updated_at=now,
         started_at=now if status == RunStatus.PENDING else None,
+        trace_context=tracing.carrier(),
     )
 
 

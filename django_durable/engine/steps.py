@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from django_durable import context, error_records, serialization
+from django_durable import context, error_records, serialization, tracing
 from django_durable.context import Checkpoint, RecordedStep, RunContext
 from django_durable.engine import checkpoints, threads
 from django_durable.engine.retries import Attempts, StepOptions
@@ -135,18 +135,21 @@ def execute(
     run.check_cancelled()
     begin(run)
     started_at = timezone.now()
-    try:
-        with context.in_step(number):
-            result = body() if opts is None else _attempts(run, opts, body)
-    except WorkflowCancelled:
-        checkpoints.abandoned(run)
-        raise
-    except Exception as exc:
-        end(run, error_checkpoint(number, name, exc, started_at, child_id))
-        raise
-    except BaseException:
-        checkpoints.abandoned(run)
-        raise
+    with tracing.step_span(workflow_id=run.workflow_id, number=number, name=name) as span:
+        try:
+            with context.in_step(number):
+                result = body() if opts is None else _attempts(run, opts, body, span)
+        except WorkflowCancelled:
+            checkpoints.abandoned(run)
+            raise
+        except Exception as exc:
+            tracing.set_status(span, "ERROR", exc)
+            end(run, error_checkpoint(number, name, exc, started_at, child_id))
+            raise
+        except BaseException:
+            checkpoints.abandoned(run)
+            raise
+        tracing.set_status(span, "SUCCESS")
     checkpoint, problem = result_checkpoint(number, name, result, started_at, child_id)
     end(run, checkpoint)
     if problem is not None:
@@ -154,11 +157,12 @@ def execute(
     return result
 
 
-def _attempts(run: RunContext, opts: StepOptions, body: Body) -> Any:
+def _attempts(run: RunContext, opts: StepOptions, body: Body, span: Any = None) -> Any:
     if not opts.retries_allowed:
         return body()
     attempts = Attempts(opts, run.workflow_id)
     while True:
+        tracing.set_attempts(span, len(attempts.errors) + 1)
         try:
             return body()
         except Exception as exc:
@@ -225,18 +229,21 @@ async def aexecute(
     run.check_cancelled()
     await abegin(run)
     started_at = timezone.now()
-    try:
-        with context.in_step(number):
-            result = await (body() if opts is None else _aattempts(run, opts, body))
-    except WorkflowCancelled:
-        checkpoints.abandoned(run)
-        raise
-    except Exception as exc:
-        await aend(run, error_checkpoint(number, name, exc, started_at, child_id))
-        raise
-    except BaseException:
-        checkpoints.abandoned(run)
-        raise
+    with tracing.step_span(workflow_id=run.workflow_id, number=number, name=name) as span:
+        try:
+            with context.in_step(number):
+                result = await (body() if opts is None else _aattempts(run, opts, body, span))
+        except WorkflowCancelled:
+            checkpoints.abandoned(run)
+            raise
+        except Exception as exc:
+            tracing.set_status(span, "ERROR", exc)
+            await aend(run, error_checkpoint(number, name, exc, started_at, child_id))
+            raise
+        except BaseException:
+            checkpoints.abandoned(run)
+            raise
+        tracing.set_status(span, "SUCCESS")
     checkpoint, problem = result_checkpoint(number, name, result, started_at, child_id)
     await aend(run, checkpoint)
     if problem is not None:
@@ -245,12 +252,13 @@ async def aexecute(
 
 
 async def _aattempts(
-    run: RunContext, opts: StepOptions, body: Callable[[], Awaitable[Any]]
+    run: RunContext, opts: StepOptions, body: Callable[[], Awaitable[Any]], span: Any = None
 ) -> Any:
     if not opts.retries_allowed:
         return await body()
     attempts = Attempts(opts, run.workflow_id)
     while True:
+        tracing.set_attempts(span, len(attempts.errors) + 1)
         try:
             return await body()
         except Exception as exc:

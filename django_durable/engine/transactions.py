@@ -9,7 +9,7 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, connections
 from django.utils import timezone
 
-from django_durable import conf, context, db
+from django_durable import conf, context, db, tracing
 from django_durable.context import RunContext
 from django_durable.engine import checkpoints, steps
 from django_durable.engine import runtime as runtimes
@@ -86,12 +86,31 @@ def _execute(
         return steps.replay(recorded)
     run.check_cancelled()
     steps.begin(run)
+    with tracing.step_span(workflow_id=run.workflow_id, number=number, name=name) as span:
+        try:
+            result = _attempts(run, number, name, isolation_level, body, span)
+        except BaseException as exc:
+            tracing.set_status(span, "ERROR", exc)
+            raise
+        tracing.set_status(span, "SUCCESS")
+        return result
+
+
+def _attempts(
+    run: RunContext,
+    number: int,
+    name: str,
+    isolation_level: str | None,
+    body: Callable[[], Any],
+    span: Any,
+) -> Any:
     alias = conf.database_alias()
     pause = CONFLICT_FIRST_PAUSE
     conflicts = 0
     started_at = None
     while True:
         started_at = started_at or timezone.now()
+        tracing.set_attempts(span, conflicts + 1)
         try:
             result = _attempt(run, number, name, alias, isolation_level, body, started_at)
         except _AlreadyRecorded:

@@ -79,6 +79,11 @@ class WorkflowRun(models.Model):
     forked_from = models.CharField(
         max_length=255, null=True, blank=True, help_text="The run this one was forked from."
     )
+    trace_context = models.TextField(
+        null=True,
+        blank=True,
+        help_text="The trace (W3C traceparent) of the code that started it, when traced.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
