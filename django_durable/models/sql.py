@@ -311,12 +311,22 @@ def _claimable_sql(connection: BaseDatabaseWrapper, columns: str) -> str:
     )
 
 
+def _has_steps(connection: BaseDatabaseWrapper, table: str) -> str:
+    """Whether the run has recorded steps (a fresh run has none: nothing to load)."""
+    q = quote(connection)
+    return (
+        f"EXISTS (SELECT 1 FROM {q(StepOutput._meta.db_table)} "  # noqa: S608
+        f"WHERE {q(StepOutput._meta.db_table)}.{q('workflow_id')} = {table}.{q('workflow_id')})"
+    )
+
+
 def _claim_pg_sql(connection: BaseDatabaseWrapper) -> str:
     # The pick is a CTE, run exactly once: a LIMIT ... SKIP LOCKED subquery in the UPDATE's
     # WHERE may be evaluated again and take more rows than asked for.
     q = quote(connection)
     table = q(WorkflowRun._meta.db_table)
     returned = ", ".join(f"{table}.{q(column)}" for column in _run_columns())
+    returned += f", {_has_steps(connection, table)}"
     return (
         f"WITH picked AS ({_claimable_sql(connection, q('workflow_id'))}) "  # noqa: S608
         f"UPDATE {table} SET {q('status')} = {_literal(RunStatus.PENDING)}, "
@@ -339,6 +349,12 @@ def _claim_update_sqlite_sql(connection: BaseDatabaseWrapper) -> str:
     )
 
 
+def _claimed(connection: BaseDatabaseWrapper, using: str, row: Sequence[Any]) -> WorkflowRun:
+    run = _instance(connection, using, row[:-1])
+    run.has_steps = bool(row[-1])  # type: ignore[attr-defined]
+    return run
+
+
 def claim_runs(
     using: str,
     queue_name: str,
@@ -348,7 +364,8 @@ def claim_runs(
     executor_id: str,
 ) -> list[WorkflowRun]:
     """Move up to ``limit`` due ``ENQUEUED`` runs of ``queue_name`` (of these workflows) to
-    ``PENDING`` on ``executor_id``, starting them; the claimed rows, in claim order.
+    ``PENDING`` on ``executor_id``, starting them; the claimed rows, in claim order, each
+    with ``has_steps`` (whether it has recorded steps to load before it executes).
 
     PostgreSQL: one ``UPDATE ... WHERE workflow_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
     RETURNING`` (other claimers pass over the rows it takes). SQLite: a SELECT and an UPDATE
@@ -362,18 +379,22 @@ def claim_runs(
             cursor.execute(
                 sql, [queue_name, stamp, workflow_names, limit, executor_id, stamp, stamp]
             )
-            claimed = [_instance(connection, using, row) for row in cursor.fetchall()]
+            claimed = [_claimed(connection, using, row) for row in cursor.fetchall()]
         claimed.sort(key=lambda run: (run.priority, run.run_after or run.created_at, run.pk))
         return claimed
     q = quote(connection)
+    table = q(WorkflowRun._meta.db_table)
     select = cached_sql(
         connection,
         "claimable",
-        lambda: _claimable_sql(connection, ", ".join(map(q, _run_columns()))),
+        lambda: _claimable_sql(
+            connection,
+            ", ".join(map(q, _run_columns())) + f", {_has_steps(connection, table)}",
+        ),
     )
     with connection.cursor() as cursor:
         cursor.execute(select, [queue_name, stamp, json.dumps(workflow_names), limit])
-        claimed = [_instance(connection, using, row) for row in cursor.fetchall()]
+        claimed = [_claimed(connection, using, row) for row in cursor.fetchall()]
         if claimed:
             update = cached_sql(
                 connection, "claim_update", lambda: _claim_update_sqlite_sql(connection)
