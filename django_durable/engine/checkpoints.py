@@ -213,6 +213,28 @@ def ending(run: RunContext, checkpoint: Checkpoint) -> list[Checkpoint]:
     return []
 
 
+def keep_after_cancel(run: RunContext) -> None:
+    """The run was cancelled: record the checkpoints it still held (their steps ran), so
+    resuming it does not run them again. Nothing is written if it moved on meanwhile."""
+    with run.lock:
+        held = _take_held(run)
+    if not held:
+        return
+    try:
+        with interruptible("recording the steps of a cancelled run"):
+            run_sql.insert_steps(
+                conf.database_alias(), run.workflow_id, run.executor_id, held, cancelled=True
+            )
+    except (IntegrityError, ExecutionInterrupted):
+        logger.warning(
+            "Could not record the last steps of cancelled workflow %s; a resume runs them "
+            "again",
+            run.workflow_id,
+            exc_info=True,
+            extra={"action": "cancelled_steps_lost", "workflow_id": run.workflow_id},
+        )
+
+
 def record_marker(run: RunContext, checkpoint: Checkpoint) -> None:
     """Record a step without a body (a sleep's wake-up time, a child's id) right away."""
     flush(run)

@@ -106,6 +106,7 @@ def execute(
                     result = inv.call()
                 except WorkflowCancelled as exc:
                     tracing.set_status(span, RunStatus.CANCELLED, exc)
+                    checkpoints.keep_after_cancel(run)
                     raise
                 except Exception as exc:
                     tracing.set_status(span, RunStatus.ERROR, exc)
@@ -136,6 +137,7 @@ async def aexecute(
                     result = await inv.call()
                 except WorkflowCancelled as exc:
                     tracing.set_status(span, RunStatus.CANCELLED, exc)
+                    await runtime.run_sync(lambda: checkpoints.keep_after_cancel(run))
                     raise
                 except Exception as exc:
                     error = exc

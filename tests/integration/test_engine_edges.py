@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
+from django.test import override_settings
 from django.utils import timezone
 
 import django_durable as durable
@@ -441,3 +442,34 @@ def test_a_blocked_thread_sensitive_call_does_not_stall_an_async_workflow():
     finally:
         release.set()
         blocker.join(10)
+
+
+# ---------------------------------------------------------------- held checkpoints
+
+
+def test_a_held_checkpoint_becomes_durable_while_the_body_waits_between_steps():
+    with durable.SetWorkflowID("held-then-flushed"):
+        durable.start_workflow(workflows.waits_for_gate, 1)
+    # Step 1 ended and the body waits: the flusher writes step 1 within its hold time.
+    wait_until(lambda: step_rows("held-then-flushed") == [(1, "add_one")], timeout=5)
+    workflows.GATE.set()
+    assert durable.retrieve_workflow("held-then-flushed").get_result(timeout=10) == 3
+
+
+@override_settings(DURABLE={"CHECKPOINT_HOLD": 60.0})
+def test_a_cancel_records_the_checkpoint_still_held_so_a_resume_does_not_rerun_it():
+    with durable.SetWorkflowID("held-cancel"):
+        handle = durable.start_workflow(workflows.waits_for_gate, 1)
+    wait_until(lambda: workflows.CALLS["add_one"] == 1)
+    assert step_rows("held-cancel") == []  # held (for up to 60 s): nothing written yet
+    assert durable.cancel_workflow("held-cancel") is True
+    workflows.GATE.set()
+    with pytest.raises(durable.WorkflowCancelled):
+        handle.get_result(timeout=10)
+    wait_until(lambda: runtime.current().active("held-cancel") is None)
+    assert step_rows("held-cancel") == [(1, "add_one")]
+
+    durable.resume_workflow("held-cancel")
+    run_until_idle()
+    assert handle.get_result(timeout=10) == 3
+    assert workflows.CALLS["add_one"] == 2  # step 1 once, step 2 once
