@@ -19,6 +19,7 @@ from django_durable.engine import execution, recovery
 from django_durable.engine.runtime import Runtime
 from django_durable.exceptions import ConfigurationError, ExecutionInterrupted
 from django_durable.models import WorkflowRun
+from django_durable.queue_store import QueueBoard, sync_code_queues, unknown_queue_names
 from django_durable.queues import INTERNAL_QUEUE, Queue, claim
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ class Worker:
     ``runtime``: the runtime whose executor id claims and executes the runs (shared with
     whoever gave it, e.g. ``runscheduler``); without one the worker makes its own (with
     ``executor_id``) and shuts it down when ``run()`` returns.
+
+    ``queues=None`` serves every queue, those declared in code and those registered in the
+    database (one registered while it runs is served within a second); each queue's
+    limits and polling interval are re-read from the queue table every second.
     """
 
     def __init__(
@@ -56,11 +61,18 @@ class Worker:
             raise ConfigurationError(f"max_runs must be an int >= 1, got {max_runs!r}.")
         if shutdown_timeout < 0:
             raise ConfigurationError(f"shutdown_timeout must be >= 0, got {shutdown_timeout!r}.")
+        names: list[str] | None = None
         if queues is None:
             self.queues: list[Queue] = registry.all_queues()
         else:
             names = list(dict.fromkeys(queues))
-            self.queues = [registry.get_queue(name) for name in names]
+            declared = {queue.name: queue for queue in registry.all_queues()}
+            stored = [name for name in names if name not in declared]
+            if stored:  # registered in the database, or nowhere
+                unknown = unknown_queue_names(stored)
+                if unknown:
+                    registry.get_queue(unknown[0])  # raises the "not declared" error
+            self.queues = [declared[name] for name in names if name in declared]
         if INTERNAL_QUEUE not in self.queues:
             # Resumed, forked, recovered and scheduled runs must always find a worker.
             self.queues.append(INTERNAL_QUEUE)
@@ -76,6 +88,8 @@ class Worker:
         self.poll_interval = float(
             poll_interval if poll_interval is not None else conf.get("POLL_INTERVAL")
         )
+        self.board = QueueBoard(names, default_interval=self.poll_interval)
+        self._woken = True
         self.max_runs = max_runs
         self.batch = batch
         self.shutdown_timeout = shutdown_timeout
@@ -101,6 +115,7 @@ class Worker:
                 target=self._listen, name="durable-listen", daemon=True
             )
             self._listener.start()
+        self._write_code_queues()
         if not self.batch:
             self._requeue_own_leftovers()
         backoff = self.poll_interval
@@ -125,11 +140,27 @@ class Worker:
                     close_old_connections()
                 if self._finished(took):
                     break
+                self._woken = True
                 if not took or self._full():
-                    self._wake.wait(self.poll_interval)
+                    wait = min(self.poll_interval, self.board.next_poll_in())
+                    self._woken = self._wake.wait(wait)
         finally:
             self._shutdown()
         return self.claimed
+
+    def _write_code_queues(self) -> None:
+        """Write the queues declared in code as rows (so their settings can be changed at
+        runtime); a database error is logged and the declarations are served as they are."""
+        try:
+            sync_code_queues()
+        except DatabaseError as exc:
+            logger.warning(
+                "Could not write the queues declared in code: %s",
+                exc,
+                extra={"action": "database_unavailable"},
+            )
+        finally:
+            close_old_connections()
 
     def _requeue_own_leftovers(self) -> None:
         """Re-enqueue the ``PENDING`` runs an earlier process with this executor id left.
@@ -170,7 +201,7 @@ class Worker:
         self._resubmit_interrupted()
         names = registry.workflow_names()
         took = 0
-        for queue in self.queues:
+        for queue in self.board.to_claim(self._woken):
             free = self._free_slots()
             if free <= 0:
                 break
@@ -206,7 +237,7 @@ class Worker:
             .enqueued()
             .due(timezone.now())
             .filter(
-                queue_name__in=[q.name for q in self.queues],
+                queue_name__in=[q.name for q in self.board.queues()],
                 name__in=registry.workflow_names(),
             )
             .exists()

@@ -294,33 +294,39 @@ def _names_match(q: Any, column: str, postgresql: bool) -> str:
     return f"{q(column)} IN (SELECT value FROM json_each(%s))"  # noqa: S608
 
 
-def _claimable_sql(connection: BaseDatabaseWrapper, columns: str) -> str:
+def _claimable_sql(connection: BaseDatabaseWrapper, columns: str, variant: str = "") -> str:
     """The due ``ENQUEUED`` runs of a queue (of the given workflows), in claim order: the
-    partial queue index's order, priority, then the due time."""
+    partial queue index's order, priority, then the due time. ``variant``: "v" filters on a
+    version, "p" on a partition key, "n" on having none."""
     q = quote(connection)
     postgresql = connection.vendor == "postgresql"
+    version = q("application_version")
     return (
         f"SELECT {columns} FROM {q(WorkflowRun._meta.db_table)} "  # noqa: S608
         f"WHERE {q('queue_name')} = %s AND {q('status')} = {_literal(RunStatus.ENQUEUED)} "
         f"AND ({q('run_after')} IS NULL OR {q('run_after')} <= %s) "
         f"AND {_names_match(q, 'name', postgresql)} "
+        + (f"AND ({version} IS NULL OR {version} = %s) " if "v" in variant else "")
+        + (f"AND {q('queue_partition_key')} = %s " if "p" in variant else "")
+        + (f"AND {q('queue_partition_key')} IS NULL " if "n" in variant else "")
         # Exactly the index's order (no tie-breaker past it), so the claim reads the index
         # in order instead of sorting the whole backlog.
-        f"ORDER BY {q('priority')}, COALESCE({q('run_after')}, {q('created_at')}) "
+        + f"ORDER BY {q('priority')}, COALESCE({q('run_after')}, {q('created_at')}) "
         f"LIMIT %s" + (" FOR UPDATE SKIP LOCKED" if postgresql else "")
     )
 
 
-def _claim_pg_sql(connection: BaseDatabaseWrapper) -> str:
+def _claim_pg_sql(connection: BaseDatabaseWrapper, variant: str) -> str:
     # The pick is a CTE, run exactly once: a LIMIT ... SKIP LOCKED subquery in the UPDATE's
     # WHERE may be evaluated again and take more rows than asked for.
     q = quote(connection)
     table = q(WorkflowRun._meta.db_table)
     returned = ", ".join(f"{table}.{q(column)}" for column in _run_columns())
     return (
-        f"WITH picked AS ({_claimable_sql(connection, q('workflow_id'))}) "  # noqa: S608
+        f"WITH picked AS ({_claimable_sql(connection, q('workflow_id'), variant)}) "  # noqa: S608
         f"UPDATE {table} SET {q('status')} = {_literal(RunStatus.PENDING)}, "
-        f"{q('executor_id')} = %s, {q('started_at')} = %s, {q('updated_at')} = %s "
+        f"{q('executor_id')} = %s, {q('started_at')} = %s, {q('updated_at')} = %s, "
+        f"{q('application_version')} = COALESCE({q('application_version')}, %s) "
         f"FROM picked WHERE {table}.{q('workflow_id')} = picked.{q('workflow_id')} "
         f"RETURNING {returned}"
     )
@@ -331,7 +337,8 @@ def _claim_update_sqlite_sql(connection: BaseDatabaseWrapper) -> str:
     return (
         f"UPDATE {q(WorkflowRun._meta.db_table)} "  # noqa: S608
         f"SET {q('status')} = {_literal(RunStatus.PENDING)}, "
-        f"{q('executor_id')} = %s, {q('started_at')} = %s, {q('updated_at')} = %s "
+        f"{q('executor_id')} = %s, {q('started_at')} = %s, {q('updated_at')} = %s, "
+        f"{q('application_version')} = COALESCE({q('application_version')}, %s) "
         f"WHERE {_names_match(q, 'workflow_id', False)} "
         # SQLite would otherwise read the status index (every enqueued run) rather than
         # look the taken ids up by primary key: the unary + keeps it off that index.
@@ -346,41 +353,48 @@ def claim_runs(
     now: datetime,
     limit: int,
     executor_id: str,
+    *,
+    application_version: str | None = None,
+    partition: tuple[str | None] | None = None,
 ) -> list[WorkflowRun]:
     """Move up to ``limit`` due ``ENQUEUED`` runs of ``queue_name`` (of these workflows) to
-    ``PENDING`` on ``executor_id``, starting them; the claimed rows, in claim order.
-
-    PostgreSQL: one ``UPDATE ... WHERE workflow_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
-    RETURNING`` (other claimers pass over the rows it takes). SQLite: a SELECT and an UPDATE
-    inside the caller's ``IMMEDIATE`` transaction.
-    """
+    ``PENDING`` on ``executor_id`` (an unversioned run records ``application_version``);
+    the claimed rows in claim order. Only unversioned runs and runs of
+    ``application_version``, of ``partition`` if given (``(key,)``, or ``(None,)``).
+    PostgreSQL: one ``WITH picked AS (... SKIP LOCKED) UPDATE ... RETURNING``; SQLite: a
+    SELECT and an UPDATE in the caller's ``IMMEDIATE`` transaction."""
     connection = connections[using]
     stamp = connection.ops.adapt_datetimefield_value(now)
+    filters = [value for value in (application_version, *(partition or ())) if value is not None]
+    variant = ("v" if application_version is not None else "") + (
+        "" if partition is None else "n" if partition[0] is None else "p"
+    )
     if connection.vendor == "postgresql":
-        sql = cached_sql(connection, "claim", lambda: _claim_pg_sql(connection))
+        sql = cached_sql(connection, f"claim{variant}", lambda: _claim_pg_sql(connection, variant))
         with connection.cursor() as cursor:
-            cursor.execute(
-                sql, [queue_name, stamp, workflow_names, limit, executor_id, stamp, stamp]
-            )
+            head = [queue_name, stamp, workflow_names, *filters, limit]
+            cursor.execute(sql, [*head, executor_id, stamp, stamp, application_version])
             claimed = [_instance(connection, using, row) for row in cursor.fetchall()]
         claimed.sort(key=lambda run: (run.priority, run.run_after or run.created_at, run.pk))
         return claimed
     q = quote(connection)
     select = cached_sql(
         connection,
-        "claimable",
-        lambda: _claimable_sql(connection, ", ".join(map(q, _run_columns()))),
+        f"claimable{variant}",
+        lambda: _claimable_sql(connection, ", ".join(map(q, _run_columns())), variant),
     )
     with connection.cursor() as cursor:
-        cursor.execute(select, [queue_name, stamp, json.dumps(workflow_names), limit])
+        names = json.dumps(workflow_names)
+        cursor.execute(select, [queue_name, stamp, names, *filters, limit])
         claimed = [_instance(connection, using, row) for row in cursor.fetchall()]
         if claimed:
             update = cached_sql(
                 connection, "claim_update", lambda: _claim_update_sqlite_sql(connection)
             )
             ids = json.dumps([run.pk for run in claimed])
-            cursor.execute(update, [executor_id, stamp, stamp, ids])
+            cursor.execute(update, [executor_id, stamp, stamp, application_version, ids])
     for run in claimed:
         run.status, run.executor_id = RunStatus.PENDING, executor_id
         run.started_at = run.updated_at = now
+        run.application_version = run.application_version or application_version
     return claimed
