@@ -140,7 +140,7 @@ def retrieve_queue(name: str) -> Queue | None:
     if row is not None:
         return Queue.stored(name, settings_of(row))
     declared = _declared().get(name)
-    return Queue.stored(name, declared.settings) if declared is not None else None
+    return Queue.stored(name, declared.declaration) if declared is not None else None
 
 
 def list_queues() -> list[Queue]:
@@ -148,7 +148,7 @@ def list_queues() -> list[Queue]:
     in this process's code that no worker has written yet (not the internal queue)."""
     found = {row.name: Queue.stored(row.name, settings_of(row)) for row in _rows()}
     for name, declared in _declared().items():
-        found.setdefault(name, Queue.stored(name, declared.settings))
+        found.setdefault(name, Queue.stored(name, declared.declaration))
     return [found[name] for name in sorted(found)]
 
 
@@ -242,10 +242,10 @@ def _code_row(queue: Queue, now: datetime) -> WorkflowQueue:
     return WorkflowQueue(
         name=queue.name,
         origin=QueueOrigin.CODE,
-        declared=queue.settings.as_declaration(),
+        declared=queue.declaration.as_declaration(),
         created_at=now,
         updated_at=now,
-        **queue.settings.as_row(),
+        **queue.declaration.as_row(),
     )
 
 
@@ -275,14 +275,14 @@ def sync_code_queues(now: datetime | None = None) -> QueueSync:
         rows = {row.name: row for row in _rows().select_for_update().filter(name__in=declared)}
         for name, queue in sorted(declared.items()):
             row = rows.get(name)
-            wanted = queue.settings.as_declaration()
+            wanted = queue.declaration.as_declaration()
             if row is None:
                 WorkflowQueue.objects.using(using).bulk_create(
                     [_code_row(queue, now)], ignore_conflicts=True
                 )
                 created.append(name)
             elif row.origin == QueueOrigin.CODE and row.declared != wanted:
-                for field, value in queue.settings.as_row().items():
+                for field, value in queue.declaration.as_row().items():
                     setattr(row, field, value)
                 row.declared, row.updated_at = wanted, now
                 row.save(using=using)

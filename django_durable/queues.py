@@ -80,7 +80,10 @@ class Queue:
         if settings is None:
             raise ConfigurationError(f"Queue {name!r}: {' '.join(errors.values())}")
         self.name = name
+        self.declaration = settings
+        """The settings as declared in the code (written as the queue's row)."""
         self.settings = settings
+        """The settings as this object last read or wrote them."""
         self.declared = True
         registry.register_queue(name, _declaring_module(), self)
 
@@ -90,6 +93,7 @@ class Queue:
         in this process's code, not registered."""
         queue = cls.__new__(cls)
         queue.name, queue.settings, queue.declared = name, settings, False
+        queue.declaration = settings
         return queue
 
     def __repr__(self) -> str:

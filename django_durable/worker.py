@@ -11,6 +11,7 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connections
+from django.db.models import Q
 from django.utils import timezone
 
 from django_durable import conf, registry
@@ -232,7 +233,7 @@ class Worker:
         return self.batch and took == 0 and not self._claimable_left()
 
     def _claimable_left(self) -> bool:
-        return (
+        runs = (
             WorkflowRun.objects.using(conf.database_alias())
             .enqueued()
             .due(timezone.now())
@@ -240,8 +241,13 @@ class Worker:
                 queue_name__in=[q.name for q in self.board.queues()],
                 name__in=registry.workflow_names(),
             )
-            .exists()
         )
+        version = conf.application_version()
+        if version is not None:  # runs of other versions are not for this worker
+            runs = runs.filter(
+                Q(application_version__isnull=True) | Q(application_version=version)
+            )
+        return runs.exists()
 
     def _submit(self, workflow_id: str, name: str, row: WorkflowRun | None = None) -> None:
         self.claimed += 1
