@@ -251,22 +251,12 @@ def test_a_worker_with_named_queues_serves_a_registered_queue_and_refuses_an_unk
 # ---------------------------------------------------------------- partitioned queues
 
 
-def enqueue_on(
-    queue_name: str, key: str | None, count: int = 1, fn=workflows.three_steps
-) -> list[str]:
+def enqueue_on(queue_name: str, key: str, count: int = 1, fn=workflows.three_steps) -> list[str]:
     ids = []
     for i in range(count):
-        with durable.SetEnqueueOptions(queue_partition_key=key) if key else _nothing():
+        with durable.SetEnqueueOptions(queue_partition_key=key):
             ids.append(DBOS.enqueue_workflow(queue_name, fn, i).workflow_id)
     return ids
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def claim(queue_name: str, max_runs: int = 10) -> list[WorkflowRun]:
