@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from django.db import DatabaseError
 from django.utils import timezone
 
 from django_durable import conf, registry
@@ -362,6 +363,17 @@ class QueueBoard:
             for queue in self._queues
         ]
         return max(0.0, min(waits, default=self.default_interval))
+
+
+def _stored_queue_exists(name: str) -> bool:
+    """Whether the queue table has ``name`` (``False`` without a database to ask)."""
+    try:
+        return bool(_rows().filter(name=name).exists())
+    except DatabaseError:
+        return False
+
+
+registry.set_stored_queue_lookup(_stored_queue_exists)
 
 
 def unknown_queue_names(names: Iterable[str]) -> list[str]:

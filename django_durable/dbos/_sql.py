@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from datetime import date, datetime, time
 from typing import Any
 
 from django.db import connections
@@ -46,6 +47,17 @@ def to_pyformat(sql: str, params: Mapping[str, Any]) -> str:
         raise ValueError(f"No value given for the SQL parameter(s) {', '.join(missing)}.")
     escaped = sql.replace("%", "%%")
     return _NAMED.sub(lambda match: f"%({match.group(1)})s", escaped).replace("\\:", ":")
+
+
+def _adapt(connection: Any, value: Any) -> Any:
+    """A date or time as the connection stores it (as Django's own fields would)."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, date):
+        return connection.ops.adapt_datefield_value(value)
+    if isinstance(value, time):
+        return connection.ops.adapt_timefield_value(value)
+    return value
 
 
 class Result:
@@ -91,8 +103,10 @@ class SQLSession:
 
     def execute(self, statement: Any, params: Mapping[str, Any] | None = None) -> Result:
         sql, bound = _statement(statement)
-        values = {**bound, **(params or {})}
         connection = connections[self.using]
+        values = {
+            key: _adapt(connection, value) for key, value in {**bound, **(params or {})}.items()
+        }
         with connection.cursor() as cursor:
             if values or _NAMED.search(sql):
                 cursor.execute(to_pyformat(sql, values), values)
