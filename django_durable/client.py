@@ -27,13 +27,14 @@ from typing import Any, NotRequired, Required, TypedDict
 from django.utils import timezone
 
 import django_durable
-from django_durable import conf, registry, serialization
+from django_durable import registry, serialization
 from django_durable.engine import control, recorded, runs
 from django_durable.engine import enqueue as enqueuing
 from django_durable.engine import runtime as runtimes
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.exceptions import InvalidStateError
-from django_durable.models import RunStatus, WorkflowQueue, WorkflowRun
+from django_durable.models import RunStatus, WorkflowRun
+from django_durable.queue_store import retrieve_queue
 
 __all__ = [
     "EnqueueOptions",
@@ -108,9 +109,9 @@ def _checked(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_queue(name: str, partition_key: str | None) -> None:
-    """Refuse a partition key that does not fit the queue's row (when it has one)."""
-    row = WorkflowQueue.objects.using(conf.database_alias()).filter(name=name).first()
-    if row is None:
+    """Refuse a partition key that does not fit the queue (when it is known here)."""
+    queue = retrieve_queue(name)
+    if queue is None:
         logger.warning(
             "Enqueueing on queue %s, which is not in the queue table yet: its runs wait "
             "until a worker that declares it (or register_queue) serves it",
@@ -118,11 +119,11 @@ def _check_queue(name: str, partition_key: str | None) -> None:
             extra={"action": "client_unknown_queue", "queue": name},
         )
         return
-    if row.partition_queue and partition_key is None:
+    if queue.partition_queue and partition_key is None:
         raise InvalidStateError(
             f"Queue {name!r} is partitioned: give 'queue_partition_key' in the options."
         )
-    if partition_key is not None and not row.partition_queue:
+    if partition_key is not None and not queue.partition_queue:
         raise InvalidStateError(
             f"Queue {name!r} is not partitioned; 'queue_partition_key' cannot be used with it."
         )
