@@ -25,7 +25,7 @@ from django.utils.functional import cached_property
 
 from django_durable import conf, registry
 from django_durable.admin.display import INTERNAL_LABEL
-from django_durable.models import WorkflowSchedule
+from django_durable.models import WorkflowQueue, WorkflowRun, WorkflowSchedule
 
 MAX_PARAMETER_LENGTH = 1000
 """Longer filter or search values are refused (no stored name is that long)."""
@@ -75,8 +75,34 @@ class QueueNameFilter(_ExactFilter):
     parameter_name = "queue_name"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        names = sorted({queue.name for queue in registry.all_queues()})
-        return [(n, INTERNAL_LABEL if n == registry.INTERNAL_QUEUE_NAME else n) for n in names]
+        names = {queue.name for queue in registry.all_queues()}
+        names |= set(
+            WorkflowQueue.objects.using(conf.database_alias()).values_list("pk", flat=True)
+        )
+        return [
+            (n, INTERNAL_LABEL if n == registry.INTERNAL_QUEUE_NAME else n) for n in sorted(names)
+        ]
+
+
+class ApplicationVersionFilter(_ExactFilter):
+    """Runs by application version: this process's and those of the latest runs (the
+    newest thousand by the creation index; any version by its URL parameter)."""
+
+    title = "application version"
+    parameter_name = "application_version"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        latest = (
+            WorkflowRun.objects.using(conf.database_alias())
+            .order_by("-created_at")
+            .values_list("application_version", flat=True)[:1000]
+        )
+        versions = {version for version in latest if version}
+        if conf.application_version():
+            versions.add(str(conf.application_version()))
+        if self.value():
+            versions.add(str(self.value()))
+        return [(version, version) for version in sorted(versions)]
 
 
 class ScheduleQueueFilter(QueueNameFilter):
