@@ -25,7 +25,7 @@ from django.utils.functional import cached_property
 
 from django_durable import conf, registry
 from django_durable.admin.display import INTERNAL_LABEL
-from django_durable.models import WorkflowQueue, WorkflowRun, WorkflowSchedule
+from django_durable.models import WorkflowQueue, WorkflowSchedule
 
 MAX_PARAMETER_LENGTH = 1000
 """Longer filter or search values are refused (no stored name is that long)."""
@@ -85,23 +85,17 @@ class QueueNameFilter(_ExactFilter):
 
 
 class ApplicationVersionFilter(_ExactFilter):
-    """Runs by application version: this process's and those of the latest runs (the
-    newest thousand by the creation index; any version by its URL parameter)."""
+    """Runs by application version: this process's, and the one in the URL (a run's page
+    links to the runs of its version). No query: a list of every version would read every
+    run."""
 
     title = "application version"
     parameter_name = "application_version"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        latest = (
-            WorkflowRun.objects.using(conf.database_alias())
-            .order_by("-created_at")
-            .values_list("application_version", flat=True)[:1000]
-        )
-        versions = {version for version in latest if version}
+        versions = {str(self.value())} if self.value() else set()
         if conf.application_version():
             versions.add(str(conf.application_version()))
-        if self.value():
-            versions.add(str(self.value()))
         return [(version, version) for version in sorted(versions)]
 
 
