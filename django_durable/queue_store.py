@@ -9,7 +9,6 @@ applies it within a second (workers re-read the rows of the queues they serve).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +29,7 @@ logger = logging.getLogger(__name__)
 OnConflict = Literal["always_update", "never_update", "update_if_latest_version"]
 
 
-def _rows() -> Any:
+def queue_rows() -> Any:
     return WorkflowQueue.objects.using(conf.database_alias())
 
 
@@ -108,7 +107,7 @@ def register_queue(
     using = conf.database_alias()
     now = timezone.now()
     with exclusive_transaction(using):
-        row = _rows().select_for_update().filter(name=name).first()
+        row = queue_rows().select_for_update().filter(name=name).first()
         if row is None:
             row = WorkflowQueue(name=name, created_at=now, **settings.as_row())
             row.updated_at = now
@@ -136,7 +135,7 @@ def register_queue(
 def retrieve_queue(name: str) -> Queue | None:
     """The queue ``name`` with the settings in force, or ``None`` if no queue has that
     name (in the database, or declared in this process's code)."""
-    row = _rows().filter(name=name).first()
+    row = queue_rows().filter(name=name).first()
     if row is not None:
         return Queue.stored(name, settings_of(row))
     declared = _declared().get(name)
@@ -146,7 +145,7 @@ def retrieve_queue(name: str) -> Queue | None:
 def list_queues() -> list[Queue]:
     """Every queue with the settings in force, by name: the rows, and the queues declared
     in this process's code that no worker has written yet (not the internal queue)."""
-    found = {row.name: Queue.stored(row.name, settings_of(row)) for row in _rows()}
+    found = {row.name: Queue.stored(row.name, settings_of(row)) for row in queue_rows()}
     for name, declared in _declared().items():
         found.setdefault(name, Queue.stored(name, declared.declaration))
     return [found[name] for name in sorted(found)]
@@ -161,7 +160,7 @@ def delete_queue(name: str) -> bool:
             f"Queue {name!r} is declared in code with Queue(...); remove the declaration to "
             f"delete it (or change its settings)."
         )
-    deleted, _ = _rows().filter(name=name).delete()
+    deleted, _ = queue_rows().filter(name=name).delete()
     if deleted:
         logger.info("Queue %s deleted", name, extra={"action": "queue_deleted", "queue": name})
     return bool(deleted)
@@ -191,7 +190,7 @@ def update_queue(queue: Queue, changes: dict[str, Any]) -> QueueSettings:
     using = conf.database_alias()
     now = timezone.now()
     with exclusive_transaction(using):
-        row = _rows().select_for_update().filter(name=queue.name).first()
+        row = queue_rows().select_for_update().filter(name=queue.name).first()
         if row is None:
             declared = _declared().get(queue.name)
             if declared is None:
@@ -272,7 +271,9 @@ def sync_code_queues(now: datetime | None = None) -> QueueSync:
     created: list[str] = []
     updated: list[str] = []
     with exclusive_transaction(using):
-        rows = {row.name: row for row in _rows().select_for_update().filter(name__in=declared)}
+        rows = {
+            row.name: row for row in queue_rows().select_for_update().filter(name__in=declared)
+        }
         for name, queue in sorted(declared.items()):
             row = rows.get(name)
             wanted = queue.declaration.as_declaration()
@@ -298,77 +299,11 @@ def sync_code_queues(now: datetime | None = None) -> QueueSync:
     return QueueSync(created=created, updated=updated)
 
 
-# ---------------------------------------------------------------- what a worker serves
-
-
-class QueueBoard:
-    """The queues one worker serves, with the settings in force, and when to poll each.
-
-    ``names=None`` serves every queue: those declared in code and every row (a queue
-    registered at runtime is served from the next refresh). Rows are re-read at most every
-    ``refresh`` seconds.
-    """
-
-    def __init__(
-        self, names: Iterable[str] | None, *, default_interval: float, refresh: float = 1.0
-    ) -> None:
-        self.names = list(names) if names is not None else None
-        self.default_interval = default_interval
-        self.refresh = refresh
-        self._queues: list[Any] = []
-        self._read_at = float("-inf")
-        self._polled: dict[str, float] = {}
-
-    def queues(self, *, force: bool = False) -> list[Any]:
-        """The served queues (re-read from the table when due, or when ``force``)."""
-        clock = time.monotonic()
-        if force or clock - self._read_at >= self.refresh:
-            self._queues = self._read()
-            self._read_at = clock
-        return self._queues
-
-    def _read(self) -> list[Any]:
-        declared = {queue.name: queue for queue in registry.all_queues()}
-        wanted = self.names
-        rows = _rows() if wanted is None else _rows().filter(name__in=wanted)
-        stored = {row.name: Queue.stored(row.name, settings_of(row)) for row in rows}
-        names = set(declared) | set(stored) if wanted is None else set(wanted)
-        names.add(INTERNAL_QUEUE_NAME)  # resumed, forked and recovered runs
-        found = [stored.get(name) or declared.get(name) for name in sorted(names)]
-        return [queue for queue in found if queue is not None]
-
-    def interval(self, queue: Any) -> float:
-        value = queue.polling_interval_sec
-        return float(value) if value is not None else self.default_interval
-
-    def to_claim(self, woken: bool) -> list[Any]:
-        """The queues to claim from now: all of them after a wake-up (a notification, a
-        run finishing), else those whose polling interval has passed."""
-        clock = time.monotonic()
-        due = [
-            queue
-            for queue in self.queues()
-            if woken or clock - self._polled.get(queue.name, float("-inf")) >= self.interval(queue)
-        ]
-        for queue in due:
-            self._polled[queue.name] = clock
-        return due
-
-    def next_poll_in(self) -> float:
-        """Seconds until the next queue's polling interval has passed."""
-        clock = time.monotonic()
-        waits = [
-            self._polled.get(queue.name, float("-inf")) + self.interval(queue) - clock
-            for queue in self._queues
-        ]
-        return max(0.0, min(waits, default=self.default_interval))
-
-
 def _stored_queue_exists(name: str) -> bool:
     """Whether the queue table has ``name``; ``False`` without a database to ask (a
     system check runs without one: only queues declared in code count there)."""
     try:
-        return bool(_rows().filter(name=name).exists())
+        return bool(queue_rows().filter(name=name).exists())
     except Exception:  # no connection, no table yet, or database access not allowed here
         logger.debug("Could not look queue %s up in the queue table", name, exc_info=True)
         return False
@@ -381,12 +316,11 @@ def unknown_queue_names(names: Iterable[str]) -> list[str]:
     """Of ``names``, those that are neither declared in code nor rows."""
     wanted = list(names)
     known = {queue.name for queue in registry.all_queues()}
-    known |= set(_rows().filter(name__in=wanted).values_list("name", flat=True))
+    known |= set(queue_rows().filter(name__in=wanted).values_list("name", flat=True))
     return [name for name in wanted if name not in known]
 
 
 __all__ = [
-    "QueueBoard",
     "QueueSync",
     "delete_queue",
     "delete_queue_async",

@@ -20,7 +20,8 @@ from django_durable.engine import execution, recovery
 from django_durable.engine.runtime import Runtime
 from django_durable.exceptions import ConfigurationError, ExecutionInterrupted
 from django_durable.models import WorkflowRun
-from django_durable.queue_store import QueueBoard, sync_code_queues, unknown_queue_names
+from django_durable.queue_board import QueueBoard
+from django_durable.queue_store import sync_code_queues, unknown_queue_names
 from django_durable.queues import INTERNAL_QUEUE, Queue, claim
 
 logger = logging.getLogger(__name__)

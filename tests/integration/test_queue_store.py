@@ -19,6 +19,7 @@ import django_durable as durable
 from django_durable import queue_store, queues, registry
 from django_durable.dbos import DBOS
 from django_durable.models import QueueOrigin, RunStatus, WorkflowQueue, WorkflowRun
+from django_durable.queue_board import QueueBoard
 from django_durable.queue_limits import Limiter
 from django_durable.testing import run_until_idle
 from tests import workflows
@@ -230,7 +231,7 @@ def test_a_running_worker_applies_a_new_concurrency_at_once(worker_thread):
 
 def test_each_queue_is_polled_at_its_own_interval_and_a_wake_up_polls_all(clean_registry):
     slow = durable.register_queue("slow-q", polling_interval_sec=3600)
-    board = queue_store.QueueBoard(None, default_interval=1.0)
+    board = QueueBoard(None, default_interval=1.0)
     first = {queue.name for queue in board.to_claim(woken=False)}
     assert {"slow-q", queues.INTERNAL_QUEUE_NAME} <= first
     assert "slow-q" not in {queue.name for queue in board.to_claim(woken=False)}
