@@ -24,7 +24,10 @@ class DurableConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.module_loading import autodiscover_modules
 
-        from django_durable import checks  # noqa: F401  (registers the system checks)
+        from django_durable import (
+            checks,  # noqa: F401  (registers the system checks)
+            queue_store,  # noqa: F401  (queues registered at runtime)
+        )
 
         connection_created.connect(_prepare_connection, dispatch_uid="django_durable_sqlite")
         autodiscover_modules("workflows")

@@ -30,6 +30,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="django_durable.E001",
             )
         )
+    version = conf.get("APPLICATION_VERSION")
+    if version is not None and (not isinstance(version, str) or not 0 < len(version) <= 255):
+        errors.append(
+            Error(
+                "DURABLE['APPLICATION_VERSION'] must be a non-empty string of at most 255 "
+                "characters, or None.",
+                hint=f"Got {version!r}.",
+                id="django_durable.E006",
+            )
+        )
     if not settings.USE_TZ:
         errors.append(
             Error(
@@ -46,7 +56,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             Error(
                 problem,
                 hint="Install the otel extra, or set DURABLE['TRACING'] = False.",
-                id="django_durable.E006",
+                id="django_durable.E007",
             )
         )
     return errors

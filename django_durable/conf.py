@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE": "default",
     "CHECKPOINT_HOLD": 0.05,
     "TRACING": False,
+    "APPLICATION_VERSION": None,
 }
 
 
@@ -40,6 +41,14 @@ def get(key: str) -> Any:
 def database_alias() -> str:
     """The database alias that holds runs, steps and schedules."""
     return str(get("DATABASE"))
+
+
+def application_version() -> str | None:
+    """The version of the code this process runs (``DURABLE["APPLICATION_VERSION"]``), or
+    ``None``: runs record it, and a worker with a version runs only runs of its version
+    (and unversioned ones)."""
+    version = get("APPLICATION_VERSION")
+    return str(version) if version is not None and version != "" else None
 
 
 def unknown_keys() -> list[str]:

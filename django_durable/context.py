@@ -119,12 +119,17 @@ class EnqueueOptions:
     """Lower runs first; FIFO within a priority."""
     deduplication_id: str | None = None
     """At most one active run per queue with this id."""
+    queue_partition_key: str | None = None
+    """The partition of a partitioned queue the runs go to."""
+    app_version: str | None = None
+    """The application version the runs record (default: this process's)."""
 
 
 _run: ContextVar[RunContext | None] = ContextVar("durable_run", default=None)
 _step: ContextVar[int | None] = ContextVar("durable_step", default=None)
 _next_id: ContextVar[list[str] | None] = ContextVar("durable_next_workflow_id", default=None)
 _enqueue: ContextVar[EnqueueOptions | None] = ContextVar("durable_enqueue_options", default=None)
+_attempt: ContextVar[tuple[int, int] | None] = ContextVar("durable_step_attempt", default=None)
 
 
 def current() -> RunContext | None:
@@ -166,6 +171,32 @@ def in_step(step_number: int) -> Iterator[None]:
         _step.reset(token)
 
 
+@contextmanager
+def in_attempt(attempt: int, max_attempts: int) -> Iterator[None]:
+    """Run one attempt of a step with retries (``attempt`` from 0)."""
+    token = _attempt.set((attempt, max_attempts))
+    try:
+        yield
+    finally:
+        _attempt.reset(token)
+
+
+def step_status() -> Any:
+    """The step running in this context as a ``StepStatus`` (its number, and for a step
+    with retries its attempt from 0 and its maximum); ``None`` outside a step."""
+    from django_durable.values import StepStatus
+
+    number = step_id()
+    if number is None:
+        return None
+    attempt = _attempt.get()
+    return StepStatus(
+        step_id=number,
+        current_attempt=attempt[0] if attempt else None,
+        max_attempts=attempt[1] if attempt else None,
+    )
+
+
 def workflow_id() -> str | None:
     """The id of the workflow running in this context (``None`` outside a workflow)."""
     run = _run.get()
@@ -202,21 +233,42 @@ def take_workflow_id() -> str | None:
     return None
 
 
+def _optional_text(value: Any, what: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}.")
+    return value
+
+
 class SetEnqueueOptions:
     """``with SetEnqueueOptions(priority=1, deduplication_id="x"):`` applies to every
     enqueue inside the block (``Queue.enqueue`` and tasks); ``start_workflow``, which uses
-    no queue, is refused inside it."""
+    no queue, is refused inside it. ``queue_partition_key`` picks the partition of a
+    partitioned queue; ``app_version`` the application version the runs record."""
 
-    def __init__(self, *, priority: int | None = None, deduplication_id: str | None = None):
+    def __init__(
+        self,
+        *,
+        priority: int | None = None,
+        deduplication_id: str | None = None,
+        queue_partition_key: str | None = None,
+        app_version: str | None = None,
+    ):
         if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
             raise ValueError(f"priority must be an int, got {priority!r}.")
-        if deduplication_id is not None and (
-            not isinstance(deduplication_id, str) or not deduplication_id
-        ):
+        _optional_text(deduplication_id, "deduplication_id")
+        _optional_text(queue_partition_key, "queue_partition_key")
+        _optional_text(app_version, "app_version")
+        if deduplication_id is not None and queue_partition_key is not None:
             raise ValueError(
-                f"deduplication_id must be a non-empty string, got {deduplication_id!r}."
+                "deduplication_id cannot be combined with queue_partition_key: "
+                "partitioned queues do not de-duplicate."
             )
-        self.options = EnqueueOptions(priority=priority, deduplication_id=deduplication_id)
+        self.options = EnqueueOptions(
+            priority=priority,
+            deduplication_id=deduplication_id,
+            queue_partition_key=queue_partition_key,
+            app_version=app_version,
+        )
         self._token: Any = None
 
     def __enter__(self) -> SetEnqueueOptions:

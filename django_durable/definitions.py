@@ -188,10 +188,11 @@ def errors_of(definition: ScheduleDefinition, *, check_queue: bool = True) -> di
         if problem is not None:
             errors["workflow_name"] = problem
     if check_queue and definition.queue_name is not None:
-        try:
-            registry.get_queue(definition.queue_name)
-        except RegistrationError as exc:
-            errors["queue_name"] = str(exc)
+        if not registry.queue_exists(definition.queue_name):
+            try:
+                registry.get_queue(definition.queue_name)
+            except RegistrationError as exc:
+                errors["queue_name"] = str(exc)
     problem = _json_problem(definition.context)
     if problem is not None:
         errors["context"] = problem

@@ -96,6 +96,29 @@ class QueueDeduplicatedError(DurableError, ValueError):
     """The queue already has an active run with the same deduplication id."""
 
 
+class InvalidQueueError(DurableError, ValueError):
+    """A queue's settings are invalid; ``field`` names the offending setting."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_invalid_queue, (str(self), self.field))
+
+
+def _rebuild_invalid_queue(message: str, field: str | None) -> InvalidQueueError:
+    return InvalidQueueError(message, field=field)
+
+
+class QueueNotFound(DurableError, LookupError):
+    """No queue has the given name."""
+
+
+class StepTimeout(DurableError, TimeoutError):
+    """An ``async def`` step ran longer than its ``timeout_seconds``; it was cancelled."""
+
+
 class InvalidScheduleError(DurableError, ValueError):
     """A schedule's definition is invalid; ``field`` names the offending field."""
 

@@ -12,9 +12,9 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from django_durable import cron, definitions, registry
+from django_durable import conf, cron, definitions, registry
 from django_durable.definitions import ScheduleDefinition
-from django_durable.models import WorkflowSchedule
+from django_durable.models import WorkflowQueue, WorkflowSchedule
 from django_durable.registry import INTERNAL_QUEUE_NAME
 
 
@@ -29,8 +29,10 @@ def schedulable_workflows() -> list[tuple[str, str]]:
 
 
 def declared_queues() -> list[tuple[str, str]]:
-    names = sorted(q.name for q in registry.all_queues() if q.name != INTERNAL_QUEUE_NAME)
-    return [("", "(internal queue)"), *[(name, name) for name in names]]
+    """The queues a schedule may use: those declared in code and those in the table."""
+    names = {q.name for q in registry.all_queues() if q.name != INTERNAL_QUEUE_NAME}
+    names |= set(WorkflowQueue.objects.using(conf.database_alias()).values_list("name", flat=True))
+    return [("", "(internal queue)"), *[(name, name) for name in sorted(names)]]
 
 
 class TimezoneInput(forms.TextInput):

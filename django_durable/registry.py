@@ -241,6 +241,22 @@ def get_queue(name: str) -> Any:
         ) from None
 
 
+_stored_queue_lookup: list[Callable[[str], bool]] = []
+
+
+def set_stored_queue_lookup(lookup: Callable[[str], bool]) -> None:
+    """Install how to ask whether a queue exists in the queue table (``queue_store`` does,
+    when it is imported), so queues registered at runtime count as existing."""
+    _stored_queue_lookup[:] = [lookup]
+
+
+def queue_exists(name: str) -> bool:
+    """Whether ``name`` is a queue: declared in this process's code, or in the table."""
+    if name in _queues:
+        return True
+    return any(lookup(name) for lookup in _stored_queue_lookup)
+
+
 def all_queues() -> list[Any]:
     with _lock:
         return [queue for _, queue in _queues.values()]

@@ -41,6 +41,12 @@ class WorkflowStatus:
     """The schedule that fired it."""
     parent_workflow_id: str | None
     """The run that started it, for child workflows."""
+    app_version: str | None = None
+    """The application version it runs under (``None``: any worker may run it)."""
+    queue_partition_key: str | None = None
+    """Its partition of a partitioned queue."""
+    forked_from: str | None = None
+    """The run it was forked from."""
     created_at: datetime
     """When the run row was written."""
     updated_at: datetime
@@ -49,3 +55,15 @@ class WorkflowStatus:
     """When a process started executing it."""
     completed_at: datetime | None
     """When it finished."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepStatus:
+    """The step running in this context, as ``step_status()`` returns it."""
+
+    step_id: int
+    """The step's number in its run."""
+    current_attempt: int | None
+    """For a step with retries, the attempt running now, from 0; else ``None``."""
+    max_attempts: int | None
+    """For a step with retries, how many attempts it may make; else ``None``."""

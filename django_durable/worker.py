@@ -11,14 +11,18 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connections
+from django.db.models import Q
 from django.utils import timezone
 
 from django_durable import conf, registry
 from django_durable.db import NOTIFY_CHANNEL, is_postgresql, listen
 from django_durable.engine import execution, recovery
+from django_durable.engine import runtime as runtimes
 from django_durable.engine.runtime import Runtime
 from django_durable.exceptions import ConfigurationError, ExecutionInterrupted
 from django_durable.models import WorkflowRun
+from django_durable.queue_board import QueueBoard
+from django_durable.queue_store import sync_code_queues, unknown_queue_names
 from django_durable.queues import INTERNAL_QUEUE, Queue, claim
 
 logger = logging.getLogger(__name__)
@@ -33,8 +37,13 @@ class Worker:
     have finished. The queue's own limits apply on top of ``concurrency``.
 
     ``runtime``: the runtime whose executor id claims and executes the runs (shared with
-    whoever gave it, e.g. ``runscheduler``); without one the worker makes its own (with
-    ``executor_id``) and shuts it down when ``run()`` returns.
+    whoever gave it, e.g. ``runscheduler``). Without one, the worker uses this process's
+    runtime, unless ``executor_id`` names another executor: then it makes its own runtime
+    with that id and shuts it down when ``run()`` returns.
+
+    ``queues=None`` serves every queue, those declared in code and those registered in the
+    database (one registered while it runs is served within a second); each queue's
+    limits and polling interval are re-read from the queue table every second.
     """
 
     def __init__(
@@ -56,11 +65,18 @@ class Worker:
             raise ConfigurationError(f"max_runs must be an int >= 1, got {max_runs!r}.")
         if shutdown_timeout < 0:
             raise ConfigurationError(f"shutdown_timeout must be >= 0, got {shutdown_timeout!r}.")
+        names: list[str] | None = None
         if queues is None:
             self.queues: list[Queue] = registry.all_queues()
         else:
             names = list(dict.fromkeys(queues))
-            self.queues = [registry.get_queue(name) for name in names]
+            declared = {queue.name: queue for queue in registry.all_queues()}
+            stored = [name for name in names if name not in declared]
+            if stored:  # registered in the database, or nowhere
+                unknown = unknown_queue_names(stored)
+                if unknown:
+                    registry.get_queue(unknown[0])  # raises the "not declared" error
+            self.queues = [declared[name] for name in names if name in declared]
         if INTERNAL_QUEUE not in self.queues:
             # Resumed, forked, recovered and scheduled runs must always find a worker.
             self.queues.append(INTERNAL_QUEUE)
@@ -70,12 +86,18 @@ class Worker:
                 f"executor_id {executor_id!r} differs from the runtime's "
                 f"{runtime.executor_id!r}; give one or the other."
             )
+        if runtime is None:
+            process = runtimes.current()
+            if executor_id is None or executor_id == process.executor_id:
+                runtime = process  # one runtime per executor id in a process
         self._owns_runtime = runtime is None
         self.runtime = runtime if runtime is not None else Runtime(executor_id)
         self.executor_id = self.runtime.executor_id
         self.poll_interval = float(
             poll_interval if poll_interval is not None else conf.get("POLL_INTERVAL")
         )
+        self.board = QueueBoard(names, default_interval=self.poll_interval)
+        self._woken = True
         self.max_runs = max_runs
         self.batch = batch
         self.shutdown_timeout = shutdown_timeout
@@ -101,6 +123,7 @@ class Worker:
                 target=self._listen, name="durable-listen", daemon=True
             )
             self._listener.start()
+        self._write_code_queues()
         if not self.batch:
             self._requeue_own_leftovers()
         backoff = self.poll_interval
@@ -125,11 +148,27 @@ class Worker:
                     close_old_connections()
                 if self._finished(took):
                     break
+                self._woken = True
                 if not took or self._full():
-                    self._wake.wait(self.poll_interval)
+                    wait = min(self.poll_interval, self.board.next_poll_in())
+                    self._woken = self._wake.wait(wait)
         finally:
             self._shutdown()
         return self.claimed
+
+    def _write_code_queues(self) -> None:
+        """Write the queues declared in code as rows (so their settings can be changed at
+        runtime); a database error is logged and the declarations are served as they are."""
+        try:
+            sync_code_queues()
+        except DatabaseError as exc:
+            logger.warning(
+                "Could not write the queues declared in code: %s",
+                exc,
+                extra={"action": "database_unavailable"},
+            )
+        finally:
+            close_old_connections()
 
     def _requeue_own_leftovers(self) -> None:
         """Re-enqueue the ``PENDING`` runs an earlier process with this executor id left.
@@ -170,7 +209,7 @@ class Worker:
         self._resubmit_interrupted()
         names = registry.workflow_names()
         took = 0
-        for queue in self.queues:
+        for queue in self.board.to_claim(self._woken):
             free = self._free_slots()
             if free <= 0:
                 break
@@ -201,16 +240,21 @@ class Worker:
         return self.batch and took == 0 and not self._claimable_left()
 
     def _claimable_left(self) -> bool:
-        return (
+        runs = (
             WorkflowRun.objects.using(conf.database_alias())
             .enqueued()
             .due(timezone.now())
             .filter(
-                queue_name__in=[q.name for q in self.queues],
+                queue_name__in=[q.name for q in self.board.queues()],
                 name__in=registry.workflow_names(),
             )
-            .exists()
         )
+        version = conf.application_version()
+        if version is not None:  # runs of other versions are not for this worker
+            runs = runs.filter(
+                Q(application_version__isnull=True) | Q(application_version=version)
+            )
+        return runs.exists()
 
     def _submit(self, workflow_id: str, name: str, row: WorkflowRun | None = None) -> None:
         self.claimed += 1

@@ -7,6 +7,7 @@ and reports it.
 - ``display``: how values are shown; ``pictures``: the timeline, the slot strip, charts;
 - ``lists``: filters, the capped paginator, the checked changelist;
 - ``schedules``, ``backfill``: the schedules' pages; ``runs``: the runs' pages;
+- ``queues``: each queue's limits, editable at runtime;
 - ``dashboard``: the operations dashboard.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from django_durable.admin.dashboard import DashboardAdmin
 from django_durable.admin.lists import CappedCountPaginator, DurableChangeList
+from django_durable.admin.queues import WorkflowQueueAdmin
 from django_durable.admin.runs import WorkflowRunAdmin
 from django_durable.admin.schedules import WorkflowScheduleAdmin
 
@@ -21,6 +23,7 @@ __all__ = [
     "CappedCountPaginator",
     "DashboardAdmin",
     "DurableChangeList",
+    "WorkflowQueueAdmin",
     "WorkflowRunAdmin",
     "WorkflowScheduleAdmin",
 ]

@@ -25,7 +25,7 @@ from django.utils.functional import cached_property
 
 from django_durable import conf, registry
 from django_durable.admin.display import INTERNAL_LABEL
-from django_durable.models import WorkflowSchedule
+from django_durable.models import WorkflowQueue, WorkflowSchedule
 
 MAX_PARAMETER_LENGTH = 1000
 """Longer filter or search values are refused (no stored name is that long)."""
@@ -75,8 +75,28 @@ class QueueNameFilter(_ExactFilter):
     parameter_name = "queue_name"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        names = sorted({queue.name for queue in registry.all_queues()})
-        return [(n, INTERNAL_LABEL if n == registry.INTERNAL_QUEUE_NAME else n) for n in names]
+        names = {queue.name for queue in registry.all_queues()}
+        names |= set(
+            WorkflowQueue.objects.using(conf.database_alias()).values_list("pk", flat=True)
+        )
+        return [
+            (n, INTERNAL_LABEL if n == registry.INTERNAL_QUEUE_NAME else n) for n in sorted(names)
+        ]
+
+
+class ApplicationVersionFilter(_ExactFilter):
+    """Runs by application version: this process's, and the one in the URL (a run's page
+    links to the runs of its version). No query: a list of every version would read every
+    run."""
+
+    title = "application version"
+    parameter_name = "application_version"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        versions = {str(self.value())} if self.value() else set()
+        if conf.application_version():
+            versions.add(str(conf.application_version()))
+        return [(version, version) for version in sorted(versions)]
 
 
 class ScheduleQueueFilter(QueueNameFilter):

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from django_durable import conf
 from django_durable.admin import display, pictures
 from django_durable.admin.lists import (
+    ApplicationVersionFilter,
     CappedCountPaginator,
     DurableChangeList,
     QueueNameFilter,
@@ -32,6 +33,7 @@ ALLOWED_LOOKUPS = {
     "queue_name",
     "schedule_name",
     "parent_id",
+    "application_version",
     "created_at__year",
     "created_at__month",
     "created_at__day",
@@ -48,7 +50,13 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     change_list_template = "admin/django_durable/workflowrun/change_list.html"
     list_display = ["run_id", "workflow", "status_badge", "queue", "created"]
     list_display_links = ["run_id"]
-    list_filter = ["status", WorkflowNameFilter, QueueNameFilter, ScheduleNameFilter]
+    list_filter = [
+        "status",
+        WorkflowNameFilter,
+        QueueNameFilter,
+        ScheduleNameFilter,
+        ApplicationVersionFilter,
+    ]
     # The primary key by prefix (its ``varchar_pattern_ops`` index on PostgreSQL), or a
     # schedule's exact name (an index too).
     search_fields = ["workflow_id__startswith", "schedule_name__exact"]

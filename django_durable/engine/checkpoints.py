@@ -227,8 +227,7 @@ def keep_after_cancel(run: RunContext) -> None:
             )
     except (IntegrityError, ExecutionInterrupted):
         logger.warning(
-            "Could not record the last steps of cancelled workflow %s; a resume runs them "
-            "again",
+            "Could not record the last steps of cancelled workflow %s; a resume runs them again",
             run.workflow_id,
             exc_info=True,
             extra={"action": "cancelled_steps_lost", "workflow_id": run.workflow_id},

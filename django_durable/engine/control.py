@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError
+from django.db.models import Q
 from django.utils import timezone
 
 from django_durable import conf, context, registry
@@ -17,12 +18,13 @@ from django_durable.engine import runtime as runtimes
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.engine.recovery import recover_pending_workflows
 from django_durable.exceptions import InvalidStateError, WorkflowConflict
-from django_durable.models import RunStatus, StepOutput, WorkflowRun
+from django_durable.models import IN_FLIGHT, RunStatus, StepOutput, WorkflowRun
 from django_durable.values import WorkflowStatus
 
 __all__ = [
     "cancel_workflow",
     "fork_workflow",
+    "fork_workflow_async",
     "list_workflows",
     "list_workflows_async",
     "recover_pending_workflows",
@@ -62,32 +64,33 @@ def list_workflows(
     name: str | Iterable[str] | None = None,
     queue_name: str | Iterable[str] | None = None,
     schedule_name: str | Iterable[str] | None = None,
-    start_time: datetime | None = None,
-    end_time: datetime | None = None,
+    start_time: datetime | str | None = None,
+    end_time: datetime | str | None = None,
     limit: int | None = None,
-    offset: int = 0,
+    offset: int | None = 0,
     sort_desc: bool = False,
+    workflow_id_prefix: str | Iterable[str] | None = None,
+    executor_id: str | Iterable[str] | None = None,
+    parent_workflow_id: str | Iterable[str] | None = None,
+    app_version: str | Iterable[str] | None = None,
+    forked_from: str | Iterable[str] | None = None,
+    queues_only: bool = False,
+    load_input: bool = True,
+    load_output: bool = True,
 ) -> list[WorkflowStatus]:
     """Runs matching every given filter (a str or a list each), oldest first by default.
 
-    ``start_time`` / ``end_time`` bound the creation time (inclusive / exclusive). Inside a
-    workflow the call is recorded as a step.
+    ``start_time`` / ``end_time`` (datetimes or ISO 8601 strings) bound the creation time
+    (inclusive / exclusive); ``workflow_id_prefix`` matches the start of the id;
+    ``queues_only`` keeps runs of a queue that are enqueued or executing (unless a
+    ``status`` is given). ``load_input`` / ``load_output`` false leave ``input`` /
+    ``output`` and ``error`` out (``None``). Inside a workflow the call is recorded as a
+    step.
     """
-    filters: dict[str, Any] = {
-        "workflow_ids": workflow_ids,
-        "status": status,
-        "name": name,
-        "queue_name": queue_name,
-        "schedule_name": schedule_name,
-        "start_time": start_time,
-        "end_time": end_time,
-        "limit": limit,
-        "offset": offset,
-        "sort_desc": sort_desc,
-    }
+    filters = dict(locals())
     return recorded.recorded(
         LIST_WORKFLOWS_STEP,
-        lambda: _list_workflows(**filters),
+        lambda: filtered(**filters),
         encode=recorded.encode_statuses,
         decode=recorded.decode_statuses,
     )
@@ -98,19 +101,40 @@ async def list_workflows_async(**filters: Any) -> list[WorkflowStatus]:
     return await runtimes.current().run_sync(lambda: list_workflows(**filters))
 
 
-def _list_workflows(
+def _instant(value: datetime | str | None, what: str) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{what} must be a datetime or an ISO 8601 string, got {value!r}."
+        ) from None
+    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+
+
+def filtered(
     *,
-    workflow_ids: Iterable[str] | None,
-    status: str | Iterable[str] | None,
-    name: str | Iterable[str] | None,
-    queue_name: str | Iterable[str] | None,
-    schedule_name: str | Iterable[str] | None,
-    start_time: datetime | None,
-    end_time: datetime | None,
-    limit: int | None,
-    offset: int,
-    sort_desc: bool,
+    workflow_ids: Iterable[str] | None = None,
+    status: str | Iterable[str] | None = None,
+    name: str | Iterable[str] | None = None,
+    queue_name: str | Iterable[str] | None = None,
+    schedule_name: str | Iterable[str] | None = None,
+    start_time: datetime | str | None = None,
+    end_time: datetime | str | None = None,
+    limit: int | None = None,
+    offset: int | None = 0,
+    sort_desc: bool = False,
+    workflow_id_prefix: str | Iterable[str] | None = None,
+    executor_id: str | Iterable[str] | None = None,
+    parent_workflow_id: str | Iterable[str] | None = None,
+    app_version: str | Iterable[str] | None = None,
+    forked_from: str | Iterable[str] | None = None,
+    queues_only: bool = False,
+    load_input: bool = True,
+    load_output: bool = True,
 ) -> list[WorkflowStatus]:
+    """What ``list_workflows`` returns, read now (never recorded)."""
     qs = WorkflowRun.objects.using(conf.database_alias()).all()
     for field, value in (
         ("workflow_id", workflow_ids),
@@ -118,17 +142,37 @@ def _list_workflows(
         ("name", name),
         ("queue_name", queue_name),
         ("schedule_name", schedule_name),
+        ("executor_id", executor_id),
+        ("parent_id", parent_workflow_id),
+        ("application_version", app_version),
+        ("forked_from", forked_from),
     ):
         values = _as_list(value)
         if values is not None:
             qs = qs.filter(**{f"{field}__in": values})
-    if start_time is not None:
-        qs = qs.filter(created_at__gte=start_time)
-    if end_time is not None:
-        qs = qs.filter(created_at__lt=end_time)
+    prefixes = _as_list(workflow_id_prefix)
+    if prefixes is not None:
+        condition = Q(pk__in=[])
+        for prefix in prefixes:
+            condition |= Q(workflow_id__startswith=prefix)
+        qs = qs.filter(condition)
+    if queues_only:
+        qs = qs.filter(queue_name__isnull=False)
+        if status is None:
+            qs = qs.filter(status__in=IN_FLIGHT)
+    start, end = _instant(start_time, "start_time"), _instant(end_time, "end_time")
+    if start is not None:
+        qs = qs.filter(created_at__gte=start)
+    if end is not None:
+        qs = qs.filter(created_at__lt=end)
+    if not load_input:
+        qs = qs.defer("inputs")
+    if not load_output:
+        qs = qs.defer("output", "error")
     order = ("-created_at", "-workflow_id") if sort_desc else ("created_at", "workflow_id")
-    qs = qs.order_by(*order)[offset : (offset + limit) if limit is not None else None]
-    return [run.to_status() for run in qs]
+    first = offset or 0
+    qs = qs.order_by(*order)[first : (first + limit) if limit is not None else None]
+    return [run.to_status(load_input=load_input, load_output=load_output) for run in qs]
 
 
 def cancel_workflow(workflow_id: str) -> bool:
@@ -190,20 +234,48 @@ def failed_step(workflow_id: str) -> int:
     return int(last or 0) + 1
 
 
-def fork_workflow(workflow_id: str, start_step: int) -> WorkflowHandle:
+def fork_workflow(
+    workflow_id: str,
+    start_step: int,
+    *,
+    application_version: str | None = None,
+    queue_name: str | None = None,
+    queue_partition_key: str | None = None,
+) -> WorkflowHandle:
     """Start a new run of the same workflow and inputs that keeps steps before ``start_step``.
 
-    The new run's id comes from ``SetWorkflowID`` or is a new UUID. It is enqueued on the
-    internal queue, and a worker executes it.
+    The new run's id comes from ``SetWorkflowID`` or is a new UUID. It is enqueued on
+    ``queue_name`` (with ``queue_partition_key`` on a partitioned queue), by default on the
+    internal queue, which every worker serves without limits. It runs under
+    ``application_version`` (only workers of that version take it), by default unversioned
+    (any worker takes it).
     """
     if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 1:
         raise ValueError(f"start_step must be an int >= 1, got {start_step!r}.")
+    for what, value in (
+        ("application_version", application_version),
+        ("queue_name", queue_name),
+        ("queue_partition_key", queue_partition_key),
+    ):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"{what} must be a non-empty string or None, got {value!r}.")
+    if queue_name is not None:
+        from django_durable.queue_store import unknown_queue_names
+
+        if unknown_queue_names([queue_name]):
+            raise InvalidStateError(
+                f"Cannot fork {workflow_id!r} onto queue {queue_name!r}: no queue has that "
+                f"name (declare it, or register it with register_queue)."
+            )
     source = runs.fetch(workflow_id)
     registry.get_workflow(source.name)
     new_id = context.take_workflow_id() or runs.new_workflow_id()
     alias = conf.database_alias()
+    forked = _forked_row(source, new_id, queue_name or registry.INTERNAL_QUEUE_NAME)
+    forked.application_version = application_version
+    forked.queue_partition_key = queue_partition_key
     try:
-        _copy_run(source, new_id, start_step, alias)
+        _copy_run(source, forked, start_step, alias)
     except IntegrityError:
         raise WorkflowConflict(
             f"Cannot fork {workflow_id!r} into {new_id!r}: a run with that id exists."
@@ -218,24 +290,36 @@ def fork_workflow(workflow_id: str, start_step: int) -> WorkflowHandle:
     return WorkflowHandle(new_id)
 
 
-def _copy_run(source: WorkflowRun, new_id: str, start_step: int, alias: str) -> None:
+async def fork_workflow_async(workflow_id: str, start_step: int, **options: Any) -> WorkflowHandle:
+    """``fork_workflow`` for coroutines (the same keyword options)."""
+    return await runtimes.current().run_sync(
+        lambda: fork_workflow(workflow_id, start_step, **options)
+    )
+
+
+def _forked_row(source: WorkflowRun, new_id: str, queue_name: str) -> WorkflowRun:
     now = timezone.now()
+    return WorkflowRun(
+        workflow_id=new_id,
+        name=source.name,
+        class_name=source.class_name,
+        config_name=source.config_name,
+        status=RunStatus.ENQUEUED,
+        inputs=source.inputs,
+        queue_name=queue_name,
+        priority=source.priority,
+        schedule_name=source.schedule_name,
+        parent_id=source.parent_id,
+        forked_from=source.pk,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _copy_run(source: WorkflowRun, forked: WorkflowRun, start_step: int, alias: str) -> None:
+    new_id = forked.pk
     with exclusive_transaction(alias):
-        forked = WorkflowRun.objects.using(alias).create(
-            workflow_id=new_id,
-            name=source.name,
-            class_name=source.class_name,
-            config_name=source.config_name,
-            status=RunStatus.ENQUEUED,
-            inputs=source.inputs,
-            queue_name=registry.INTERNAL_QUEUE_NAME,
-            priority=source.priority,
-            schedule_name=source.schedule_name,
-            parent_id=source.parent_id,
-            forked_from=source.pk,
-            created_at=now,
-            updated_at=now,
-        )
+        forked.save(using=alias, force_insert=True)
         kept = StepOutput.objects.using(alias).filter(run_id=source.pk, step_number__lt=start_step)
         StepOutput.objects.using(alias).bulk_create(
             [
@@ -252,5 +336,5 @@ def _copy_run(source: WorkflowRun, new_id: str, start_step: int, alias: str) -> 
                 for step in kept
             ]
         )
-        notify(alias, registry.INTERNAL_QUEUE_NAME)
+        notify(alias, str(forked.queue_name))
         events.enqueued([forked], alias)

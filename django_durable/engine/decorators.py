@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -99,8 +100,13 @@ def step(
     interval_seconds: float = 1.0,
     backoff_rate: float = 2.0,
     should_retry: Callable[[BaseException], bool] | None = None,
+    timeout_seconds: float | None = None,
 ) -> Callable[[F], F]:
-    """Checkpoint a function's outcome inside a workflow; outside one it is a plain call."""
+    """Checkpoint a function's outcome inside a workflow; outside one it is a plain call.
+
+    ``timeout_seconds`` (``async def`` steps only; a thread cannot be stopped): each
+    attempt is cancelled after that long and fails with ``StepTimeout``.
+    """
     if callable(name):
         return step()(name)
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
@@ -111,6 +117,15 @@ def step(
         raise ConfigurationError(f"backoff_rate must be > 0, got {backoff_rate!r}.")
     if should_retry is not None and not callable(should_retry):
         raise ConfigurationError(f"should_retry must be callable, got {should_retry!r}.")
+    if timeout_seconds is not None and (
+        isinstance(timeout_seconds, bool)
+        or not isinstance(timeout_seconds, (int, float))
+        or not math.isfinite(timeout_seconds)
+        or timeout_seconds <= 0
+    ):
+        raise ConfigurationError(
+            f"timeout_seconds must be a number of seconds > 0, got {timeout_seconds!r}."
+        )
 
     def decorate(func: F) -> F:
         fn = _plain_function(func, "step")
@@ -120,6 +135,11 @@ def step(
                 f"should_retry of the sync step {fn.__qualname__} is an async function; "
                 f"a sync step needs a sync should_retry (async steps may use either)."
             )
+        if timeout_seconds is not None and not is_async:
+            raise ConfigurationError(
+                f"timeout_seconds is for async def steps; {fn.__qualname__} is sync and a "
+                f"thread cannot be stopped from outside."
+            )
         opts = StepOptions(
             name=name or fn.__qualname__,
             retries_allowed=retries_allowed,
@@ -127,6 +147,7 @@ def step(
             interval_seconds=float(interval_seconds),
             backoff_rate=float(backoff_rate),
             should_retry=should_retry,
+            timeout_seconds=float(timeout_seconds) if timeout_seconds is not None else None,
         )
         wrapper: Any
         if is_async:

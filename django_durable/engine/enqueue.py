@@ -134,6 +134,8 @@ def _prepare(
         "schedule_name": schedule_name,
         "priority": priority if priority is not None else (options and options.priority) or 0,
         "deduplication_id": options.deduplication_id if options else None,
+        "queue_partition_key": options.queue_partition_key if options else None,
+        "application_version": options.app_version if options else None,
     }
     parent = steps.durable_run()
     if parent is None:
@@ -148,15 +150,20 @@ def _row(
     run_after: datetime | None,
     parent: RunContext | None = None,
 ) -> WorkflowRun:
+    extra = dict(fields)
+    partition_key, version = extra.pop("queue_partition_key"), extra.pop("application_version")
     row = runs.new_run(
         inv,
         workflow_id or runs.new_workflow_id(),
         executor_id=parent.executor_id if parent else runtimes.current().executor_id,
         status=RunStatus.ENQUEUED,
         parent_id=parent.workflow_id if parent else None,
-        **fields,
+        **extra,
     )
     row.run_after = run_after
+    row.queue_partition_key = partition_key
+    if version is not None:
+        row.application_version = version
     return row
 
 

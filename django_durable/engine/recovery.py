@@ -53,6 +53,13 @@ def _settled(row: WorkflowRun) -> bool:
     return True
 
 
+def _of_this_version(row: WorkflowRun) -> bool:
+    """Whether this process may execute ``row``: it is unversioned, or of this process's
+    application version (or this process has none)."""
+    version = conf.application_version()
+    return version is None or row.application_version in (None, version)
+
+
 def requeue(row: WorkflowRun) -> bool:
     """Put a ``PENDING`` run whose executor is gone back on its queue (a direct call on
     the internal queue), exactly once; ``False`` if it was settled or moved meanwhile."""
@@ -88,8 +95,9 @@ def recover_pending_workflows(
     handle resolves without running them twice); queued runs go back on their queue, so
     their queue's limits apply; direct calls are taken over and finished here, replaying
     their recorded steps. Runs whose workflow this process does not know are logged and
-    left alone; runs no process could run as stored (undecodable inputs, a configured
-    instance that does not exist) end ``ERROR`` with the reason. Several processes may
+    left alone, and so are direct calls of another application version; runs no process
+    could run as stored (undecodable inputs, a configured instance that does not exist)
+    end ``ERROR`` with the reason. Several processes may
     call this at once: each run is recovered by one.
     """
     runtime = runtimes.current()
@@ -121,6 +129,14 @@ def recover_pending_workflows(
         if row.queue_name:
             if requeue(row):
                 handles.append(WorkflowHandle(row.pk))
+            continue
+        if not _of_this_version(row):  # left to a process of its version
+            logger.info(
+                "Not recovering workflow %s here: it runs under application version %s",
+                row.pk,
+                row.application_version,
+                extra={"action": "recovery_skipped", "workflow_id": row.pk},
+            )
             continue
         if take_over(row, runtime):
             handles.append(WorkflowHandle(row.pk))
@@ -200,10 +216,10 @@ def recover_dead(now: datetime, timeout: float) -> list[str]:
 def requeue_leftovers(runtime: Runtime) -> list[str]:
     """Re-enqueue the ``PENDING`` runs an earlier process with ``runtime``'s executor id
     left (its heartbeat is ours now, so nobody else would see them as orphans). Runs this
-    runtime is executing are left alone."""
+    process is executing are left alone."""
     return [
         row.pk
         for row in _pending_of([runtime.executor_id])
         # Checked after reading: a run started here is held before its row is visible.
-        if runtime.active(row.pk) is None and requeue(row)
+        if not runtimes.executing_here(row.pk) and requeue(row)
     ]

@@ -29,6 +29,8 @@ class StepOptions:
     should_retry: Callable[[BaseException], Any] | None = None
     """Decides whether an error is worth another attempt (all are, by default); an
     ``async def`` for async steps."""
+    timeout_seconds: float | None = None
+    """An ``async def`` step's attempt is cancelled after this long (``StepTimeout``)."""
 
 
 class Attempts:

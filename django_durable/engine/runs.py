@@ -132,7 +132,7 @@ def new_run(
     """An unsaved row for ``inv``; fails before anything is written if inputs are not JSON.
 
     ``executor_id`` is the process executing it (``PENDING``) or enqueueing it (``None``
-    for a schedule's fire).
+    for a schedule's fire). The run records this process's application version.
     """
     inputs = serialization.dumps({"args": list(inv.args), "kwargs": inv.kwargs})
     now = timezone.now()
@@ -149,6 +149,7 @@ def new_run(
         priority=priority,
         deduplication_id=deduplication_id,
         parent_id=parent_id,
+        application_version=conf.application_version(),
         created_at=now,
         updated_at=now,
         started_at=now if status == RunStatus.PENDING else None,

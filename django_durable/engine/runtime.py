@@ -289,6 +289,11 @@ _live: weakref.WeakSet[Runtime] = weakref.WeakSet()
 """Every runtime of this process not yet shut down (a cancel reaches each)."""
 
 
+def executing_here(workflow_id: str) -> bool:
+    """Whether any runtime of this process is executing ``workflow_id`` right now."""
+    return any(runtime.active(workflow_id) is not None for runtime in list(_live))
+
+
 def request_cancel(workflow_id: str) -> None:
     """Make a run executing in any runtime of this process stop at its next boundary (a
     durable sleep or a retry pause ends at once)."""

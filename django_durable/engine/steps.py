@@ -24,6 +24,7 @@ from django_durable.engine.retries import Attempts, StepOptions
 from django_durable.exceptions import (
     InvalidStateError,
     SerializationError,
+    StepTimeout,
     WorkflowCancelled,
 )
 
@@ -164,7 +165,8 @@ def _attempts(run: RunContext, opts: StepOptions, body: Body, span: Any = None) 
     while True:
         tracing.set_attempts(span, len(attempts.errors) + 1)
         try:
-            return body()
+            with context.in_attempt(len(attempts.errors), opts.max_attempts):
+                return body()
         except Exception as exc:
             worth = True if opts.should_retry is None else bool(opts.should_retry(exc))
             pause = attempts.failed(exc, worth)
@@ -260,7 +262,8 @@ async def _aattempts(
     while True:
         tracing.set_attempts(span, len(attempts.errors) + 1)
         try:
-            return await body()
+            with context.in_attempt(len(attempts.errors), opts.max_attempts):
+                return await body()
         except Exception as exc:
             worth: Any = True
             if opts.should_retry is not None:
@@ -294,4 +297,22 @@ def call_async_step(
     if run is None:
         return func(*args, **kwargs)
     number = run.next_number()
+    if opts.timeout_seconds is not None:
+        return aexecute(
+            run, number, opts.name, lambda: _timed(opts, func(*args, **kwargs)), opts=opts
+        )
     return aexecute(run, number, opts.name, lambda: func(*args, **kwargs), opts=opts)
+
+
+async def _timed(opts: StepOptions, attempt: Awaitable[Any]) -> Any:
+    """One attempt of an ``async def`` step, cancelled after ``opts.timeout_seconds``."""
+    seconds = float(opts.timeout_seconds or 0)
+    try:
+        async with asyncio.timeout(seconds) as limit:
+            return await attempt
+    except TimeoutError:
+        if not limit.expired():
+            raise  # the step's own TimeoutError
+        raise StepTimeout(
+            f"Step {opts.name!r} did not finish within {seconds:g} seconds; it was cancelled."
+        ) from None

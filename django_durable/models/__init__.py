@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django_durable.models.executors import Executor, ExecutorQuerySet
+from django_durable.models.queues import QueueOrigin, WorkflowQueue, WorkflowQueueQuerySet
 from django_durable.models.runs import (
     FINISHED,
     IN_FLIGHT,
@@ -25,10 +26,13 @@ __all__ = [
     "Dashboard",
     "Executor",
     "ExecutorQuerySet",
+    "QueueOrigin",
     "RunStatus",
     "ScheduleOrigin",
     "ScheduleStatus",
     "StepOutput",
+    "WorkflowQueue",
+    "WorkflowQueueQuerySet",
     "WorkflowRun",
     "WorkflowRunQuerySet",
     "WorkflowSchedule",

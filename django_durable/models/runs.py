@@ -84,6 +84,18 @@ class WorkflowRun(models.Model):
         blank=True,
         help_text="The trace (W3C traceparent) of the code that started it, when traced.",
     )
+    application_version = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="The application version it runs under; empty: any worker may run it.",
+    )
+    queue_partition_key = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text="Its partition of a partitioned queue, whose limits apply per partition.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -133,6 +145,18 @@ class WorkflowRun(models.Model):
                 name="durable_run_parent",
                 condition=Q(parent_id__isnull=False),
             ),
+            # The partitions of a partitioned queue and their runs in flight.
+            models.Index(
+                fields=["queue_name", "queue_partition_key"],
+                name="durable_run_partition",
+                condition=Q(status__in=IN_FLIGHT, queue_partition_key__isnull=False),
+            ),
+            # Runs filtered by application version (admin, list_workflows), newest first.
+            models.Index(
+                fields=["application_version", "created_at"],
+                name="durable_run_version",
+                condition=Q(application_version__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -145,12 +169,18 @@ class WorkflowRun(models.Model):
     def __str__(self) -> str:
         return f"{self.name} {self.workflow_id} ({self.status})"
 
-    def to_status(self) -> values.WorkflowStatus:
-        """This row as a frozen ``WorkflowStatus``."""
-        try:
-            inputs = serialization.loads(self.inputs)
-        except DurableError:
-            inputs = None
+    def to_status(
+        self, *, load_input: bool = True, load_output: bool = True
+    ) -> values.WorkflowStatus:
+        """This row as a frozen ``WorkflowStatus`` (without its input, or its output and
+        error, when those are not to be loaded)."""
+        inputs = None
+        if load_input:
+            try:
+                inputs = serialization.loads(self.inputs)
+            except DurableError:
+                inputs = None
+        finished = self.status == RunStatus.SUCCESS and load_output
         return values.WorkflowStatus(
             workflow_id=self.workflow_id,
             status=self.status,
@@ -158,8 +188,10 @@ class WorkflowRun(models.Model):
             class_name=self.class_name,
             config_name=self.config_name,
             input=inputs,
-            output=serialization.loads(self.output) if self.status == RunStatus.SUCCESS else None,
-            error=error_records.decode_exception(self.error) if self.error else None,
+            output=serialization.loads(self.output) if finished else None,
+            error=error_records.decode_exception(self.error)
+            if load_output and self.error
+            else None,
             executor_id=self.executor_id,
             recovery_attempts=self.recovery_attempts,
             queue_name=self.queue_name,
@@ -167,6 +199,9 @@ class WorkflowRun(models.Model):
             deduplication_id=self.deduplication_id,
             schedule_name=self.schedule_name,
             parent_workflow_id=self.parent_id,
+            app_version=self.application_version,
+            queue_partition_key=self.queue_partition_key,
+            forked_from=self.forked_from,
             created_at=self.created_at,
             updated_at=self.updated_at,
             started_at=self.started_at,

@@ -12,7 +12,6 @@ another executor after its heartbeat went stale) can no longer record anything o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -38,11 +37,11 @@ STEP_COLUMNS = (
 RECORDED_COLUMNS = ("step_number", "step_name", "output", "error", "child_workflow_id")
 
 
-def _run_columns() -> list[str]:
+def run_columns() -> list[str]:
     return [str(field.column) for field in WorkflowRun._meta.concrete_fields]
 
 
-def _literal(status: RunStatus) -> str:
+def status_literal(status: RunStatus) -> str:
     """A status as an SQL literal. Written into the text rather than passed as a parameter,
     so that a prepared statement's generic plan can still use the partial indexes (whose
     conditions name the statuses); the values are this module's constants."""
@@ -54,7 +53,7 @@ def _fence(connection: BaseDatabaseWrapper, status: RunStatus = RunStatus.PENDIN
     q = quote(connection)
     return (
         f"EXISTS (SELECT 1 FROM {q(WorkflowRun._meta.db_table)} "  # noqa: S608
-        f"WHERE {q('workflow_id')} = %s AND {q('status')} = {_literal(status)} "
+        f"WHERE {q('workflow_id')} = %s AND {q('status')} = {status_literal(status)} "
         f"AND {q('executor_id')} = %s)"
     )
 
@@ -74,7 +73,7 @@ def _finish_sql(connection: BaseDatabaseWrapper) -> str:
     return (
         f"UPDATE {q(WorkflowRun._meta.db_table)} SET {q('status')} = %s, {q('output')} = %s, "  # noqa: S608
         f"{q('error')} = %s, {q('completed_at')} = %s, {q('updated_at')} = %s "
-        f"WHERE {q('workflow_id')} = %s AND {q('status')} = {_literal(RunStatus.PENDING)} "
+        f"WHERE {q('workflow_id')} = %s AND {q('status')} = {status_literal(RunStatus.PENDING)} "
         f"AND {q('executor_id')} = %s"
     )
 
@@ -178,8 +177,8 @@ def finish_run(
 def _insert_run_sql(connection: BaseDatabaseWrapper, notify: bool) -> str:
     q = quote(connection)
     insert = (
-        f"INSERT INTO {q(WorkflowRun._meta.db_table)} ({', '.join(map(q, _run_columns()))}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(_run_columns()))}) ON CONFLICT DO NOTHING"
+        f"INSERT INTO {q(WorkflowRun._meta.db_table)} ({', '.join(map(q, run_columns()))}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(run_columns()))}) ON CONFLICT DO NOTHING"
     )
     if notify:  # PostgreSQL: wake idle workers in the same statement (one round trip)
         return (
@@ -238,7 +237,7 @@ def _row_converters(connection: BaseDatabaseWrapper) -> list[tuple[Any, list[Any
     return cached
 
 
-def _instance(connection: BaseDatabaseWrapper, using: str, row: Sequence[Any]) -> WorkflowRun:
+def row_instance(connection: BaseDatabaseWrapper, using: str, row: Sequence[Any]) -> WorkflowRun:
     values = []
     for value, (col, converters) in zip(row, _row_converters(connection), strict=True):
         for converter in converters:
@@ -251,7 +250,7 @@ def _instance(connection: BaseDatabaseWrapper, using: str, row: Sequence[Any]) -
 def _select_run_sql(connection: BaseDatabaseWrapper) -> str:
     q = quote(connection)
     return (
-        f"SELECT {', '.join(map(q, _run_columns()))} FROM {q(WorkflowRun._meta.db_table)} "  # noqa: S608
+        f"SELECT {', '.join(map(q, run_columns()))} FROM {q(WorkflowRun._meta.db_table)} "  # noqa: S608
         f"WHERE {q('workflow_id')} = %s"
     )
 
@@ -263,7 +262,7 @@ def select_run(using: str, workflow_id: str) -> WorkflowRun | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, [workflow_id])
         row = cursor.fetchone()
-    return None if row is None else _instance(connection, using, row)
+    return None if row is None else row_instance(connection, using, row)
 
 
 def select_steps(using: str, workflow_id: str) -> list[tuple[Any, ...]]:
@@ -281,127 +280,3 @@ def select_steps(using: str, workflow_id: str) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [workflow_id])
         return list(cursor.fetchall())
-
-
-# ---------------------------------------------------------------- claiming
-
-
-def _names_match(q: Any, column: str, postgresql: bool) -> str:
-    """``column`` is one of a list given as one parameter: a PostgreSQL array, or a JSON
-    array on SQLite (``json_each``), so the text does not depend on the list's length."""
-    if postgresql:
-        return f"{q(column)} = ANY(%s)"
-    return f"{q(column)} IN (SELECT value FROM json_each(%s))"  # noqa: S608
-
-
-def _claimable_sql(connection: BaseDatabaseWrapper, columns: str) -> str:
-    """The due ``ENQUEUED`` runs of a queue (of the given workflows), in claim order: the
-    partial queue index's order, priority, then the due time."""
-    q = quote(connection)
-    postgresql = connection.vendor == "postgresql"
-    return (
-        f"SELECT {columns} FROM {q(WorkflowRun._meta.db_table)} "  # noqa: S608
-        f"WHERE {q('queue_name')} = %s AND {q('status')} = {_literal(RunStatus.ENQUEUED)} "
-        f"AND ({q('run_after')} IS NULL OR {q('run_after')} <= %s) "
-        f"AND {_names_match(q, 'name', postgresql)} "
-        # Exactly the index's order (no tie-breaker past it), so the claim reads the index
-        # in order instead of sorting the whole backlog.
-        f"ORDER BY {q('priority')}, COALESCE({q('run_after')}, {q('created_at')}) "
-        f"LIMIT %s" + (" FOR UPDATE SKIP LOCKED" if postgresql else "")
-    )
-
-
-def _has_steps(connection: BaseDatabaseWrapper, table: str) -> str:
-    """Whether the run has recorded steps (a fresh run has none: nothing to load)."""
-    q = quote(connection)
-    return (
-        f"EXISTS (SELECT 1 FROM {q(StepOutput._meta.db_table)} "  # noqa: S608
-        f"WHERE {q(StepOutput._meta.db_table)}.{q('workflow_id')} = {table}.{q('workflow_id')})"
-    )
-
-
-def _claim_pg_sql(connection: BaseDatabaseWrapper) -> str:
-    # The pick is a CTE, run exactly once: a LIMIT ... SKIP LOCKED subquery in the UPDATE's
-    # WHERE may be evaluated again and take more rows than asked for.
-    q = quote(connection)
-    table = q(WorkflowRun._meta.db_table)
-    returned = ", ".join(f"{table}.{q(column)}" for column in _run_columns())
-    returned += f", {_has_steps(connection, table)}"
-    return (
-        f"WITH picked AS ({_claimable_sql(connection, q('workflow_id'))}) "  # noqa: S608
-        f"UPDATE {table} SET {q('status')} = {_literal(RunStatus.PENDING)}, "
-        f"{q('executor_id')} = %s, {q('started_at')} = %s, {q('updated_at')} = %s "
-        f"FROM picked WHERE {table}.{q('workflow_id')} = picked.{q('workflow_id')} "
-        f"RETURNING {returned}"
-    )
-
-
-def _claim_update_sqlite_sql(connection: BaseDatabaseWrapper) -> str:
-    q = quote(connection)
-    return (
-        f"UPDATE {q(WorkflowRun._meta.db_table)} "  # noqa: S608
-        f"SET {q('status')} = {_literal(RunStatus.PENDING)}, "
-        f"{q('executor_id')} = %s, {q('started_at')} = %s, {q('updated_at')} = %s "
-        f"WHERE {_names_match(q, 'workflow_id', False)} "
-        # SQLite would otherwise read the status index (every enqueued run) rather than
-        # look the taken ids up by primary key: the unary + keeps it off that index.
-        f"AND +{q('status')} = {_literal(RunStatus.ENQUEUED)}"
-    )
-
-
-def _claimed(connection: BaseDatabaseWrapper, using: str, row: Sequence[Any]) -> WorkflowRun:
-    run = _instance(connection, using, row[:-1])
-    run.has_steps = bool(row[-1])  # type: ignore[attr-defined]
-    return run
-
-
-def claim_runs(
-    using: str,
-    queue_name: str,
-    workflow_names: list[str],
-    now: datetime,
-    limit: int,
-    executor_id: str,
-) -> list[WorkflowRun]:
-    """Move up to ``limit`` due ``ENQUEUED`` runs of ``queue_name`` (of these workflows) to
-    ``PENDING`` on ``executor_id``, starting them; the claimed rows, in claim order, each
-    with ``has_steps`` (whether it has recorded steps to load before it executes).
-
-    PostgreSQL: one ``UPDATE ... WHERE workflow_id IN (SELECT ... FOR UPDATE SKIP LOCKED)
-    RETURNING`` (other claimers pass over the rows it takes). SQLite: a SELECT and an UPDATE
-    inside the caller's ``IMMEDIATE`` transaction.
-    """
-    connection = connections[using]
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    if connection.vendor == "postgresql":
-        sql = cached_sql(connection, "claim", lambda: _claim_pg_sql(connection))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                sql, [queue_name, stamp, workflow_names, limit, executor_id, stamp, stamp]
-            )
-            claimed = [_claimed(connection, using, row) for row in cursor.fetchall()]
-        claimed.sort(key=lambda run: (run.priority, run.run_after or run.created_at, run.pk))
-        return claimed
-    q = quote(connection)
-    table = q(WorkflowRun._meta.db_table)
-    select = cached_sql(
-        connection,
-        "claimable",
-        lambda: _claimable_sql(
-            connection,
-            ", ".join(map(q, _run_columns())) + f", {_has_steps(connection, table)}",
-        ),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(select, [queue_name, stamp, json.dumps(workflow_names), limit])
-        claimed = [_claimed(connection, using, row) for row in cursor.fetchall()]
-        if claimed:
-            update = cached_sql(
-                connection, "claim_update", lambda: _claim_update_sqlite_sql(connection)
-            )
-            ids = json.dumps([run.pk for run in claimed])
-            cursor.execute(update, [executor_id, stamp, stamp, ids])
-    for run in claimed:
-        run.status, run.executor_id = RunStatus.PENDING, executor_id
-        run.started_at = run.updated_at = now
-    return claimed

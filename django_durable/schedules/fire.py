@@ -147,7 +147,7 @@ def fire(
     was paused meanwhile). Raises ``DurableError`` if its workflow cannot run here.
     """
     info = workflow_of(row)
-    if row.queue_name:
+    if row.queue_name and not registry.queue_exists(row.queue_name):
         registry.get_queue(row.queue_name)  # undeclared here: leave it to another scheduler
     cron = Cron.parse(row.schedule, row.cron_timezone or None)
     expected = row.next_fire_at

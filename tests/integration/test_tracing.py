@@ -110,5 +110,5 @@ def test_tracing_without_opentelemetry_installed_is_a_system_check_error(monkeyp
 
     monkeypatch.setattr(builtins, "__import__", no_otel)
     with override_settings(DURABLE=TRACING):
-        errors = [m for m in checks.run_checks() if m.id == "django_durable.E006"]
+        errors = [m for m in checks.run_checks() if m.id == "django_durable.E007"]
     assert len(errors) == 1 and "otel" in errors[0].msg

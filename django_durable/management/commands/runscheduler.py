@@ -21,6 +21,7 @@ from django_durable.engine import runtime as runtimes
 from django_durable.engine.runtime import Runtime
 from django_durable.exceptions import DurableError
 from django_durable.management._arguments import positive_int
+from django_durable.queue_store import unknown_queue_names
 from django_durable.scheduler import Scheduler
 from django_durable.worker import Worker
 
@@ -229,12 +230,12 @@ class Command(BaseCommand):
         names = [name.strip() for name in raw.split(",") if name.strip()]
         if not names:
             raise CommandError("--queues needs at least one queue name.")
-        declared = {q.name for q in registry.all_queues()}
-        unknown = [name for name in names if name not in declared]
+        unknown = unknown_queue_names(names)
         if unknown:
+            declared = {q.name for q in registry.all_queues()}
             raise CommandError(
                 f"Unknown queue(s): {', '.join(unknown)}. Declared queues: "
-                f"{', '.join(sorted(declared))}."
+                f"{', '.join(sorted(declared))} (and those registered in the database)."
             )
         return names
 
