@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from django_durable.context import (
         SetEnqueueOptions,
         SetWorkflowID,
+        SetWorkflowTimeout,
         step_id,
         workflow_id,
     )
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
         retrieve_workflow,
         retrieve_workflow_async,
     )
+    from django_durable.engine.debouncer import Debouncer
     from django_durable.engine.decorators import (
         ConfiguredInstance,
         dbos_class,
@@ -36,7 +38,24 @@ if TYPE_CHECKING:
         workflow,
     )
     from django_durable.engine.handles import WorkflowHandle
+    from django_durable.engine.messages import recv, recv_async, send, send_async
+    from django_durable.engine.run_events import (
+        get_all_events,
+        get_all_events_async,
+        get_event,
+        get_event_async,
+        set_event,
+        set_event_async,
+    )
     from django_durable.engine.sleeping import sleep, sleep_async
+    from django_durable.engine.streams import (
+        close_stream,
+        close_stream_async,
+        read_stream,
+        read_stream_async,
+        write_stream,
+        write_stream_async,
+    )
     from django_durable.exceptions import (
         ConfigurationError,
         DurableError,
@@ -78,6 +97,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "SetEnqueueOptions": "django_durable.context",
     "SetWorkflowID": "django_durable.context",
+    "SetWorkflowTimeout": "django_durable.context",
     "step_id": "django_durable.context",
     "workflow_id": "django_durable.context",
     "start_workflow": "django_durable.engine.calls",
@@ -96,7 +116,24 @@ _EXPORTS = {
     "step": "django_durable.engine.decorators",
     "transaction": "django_durable.engine.decorators",
     "workflow": "django_durable.engine.decorators",
+    "Debouncer": "django_durable.engine.debouncer",
     "WorkflowHandle": "django_durable.engine.handles",
+    "recv": "django_durable.engine.messages",
+    "recv_async": "django_durable.engine.messages",
+    "send": "django_durable.engine.messages",
+    "send_async": "django_durable.engine.messages",
+    "get_all_events": "django_durable.engine.run_events",
+    "get_all_events_async": "django_durable.engine.run_events",
+    "get_event": "django_durable.engine.run_events",
+    "get_event_async": "django_durable.engine.run_events",
+    "set_event": "django_durable.engine.run_events",
+    "set_event_async": "django_durable.engine.run_events",
+    "close_stream": "django_durable.engine.streams",
+    "close_stream_async": "django_durable.engine.streams",
+    "read_stream": "django_durable.engine.streams",
+    "read_stream_async": "django_durable.engine.streams",
+    "write_stream": "django_durable.engine.streams",
+    "write_stream_async": "django_durable.engine.streams",
     "sleep": "django_durable.engine.sleeping",
     "sleep_async": "django_durable.engine.sleeping",
     "ConfigurationError": "django_durable.exceptions",
@@ -137,6 +174,7 @@ _EXPORTS = {
 __all__ = [
     "ConfigurationError",
     "ConfiguredInstance",
+    "Debouncer",
     "DurableError",
     "ExecutionInterrupted",
     "InvalidScheduleError",
@@ -154,6 +192,7 @@ __all__ = [
     "SerializationError",
     "SetEnqueueOptions",
     "SetWorkflowID",
+    "SetWorkflowTimeout",
     "WorkflowCancelled",
     "WorkflowConflict",
     "WorkflowHandle",
@@ -164,23 +203,37 @@ __all__ = [
     "apply_schedules",
     "backfill_schedule",
     "cancel_workflow",
+    "close_stream",
+    "close_stream_async",
     "create_schedule",
     "dbos_class",
     "delete_schedule",
     "durable_class",
     "fork_workflow",
+    "get_all_events",
+    "get_all_events_async",
+    "get_event",
+    "get_event_async",
     "get_schedule",
     "list_schedules",
     "list_workflows",
     "list_workflows_async",
     "logger",
     "pause_schedule",
+    "read_stream",
+    "read_stream_async",
     "recover_pending_workflows",
+    "recv",
+    "recv_async",
     "resume_schedule",
     "resume_workflow",
     "retrieve_workflow",
     "retrieve_workflow_async",
     "scheduled",
+    "send",
+    "send_async",
+    "set_event",
+    "set_event_async",
     "sleep",
     "sleep_async",
     "start_workflow",
@@ -191,6 +244,8 @@ __all__ = [
     "trigger_schedule",
     "workflow",
     "workflow_id",
+    "write_stream",
+    "write_stream_async",
 ]
 
 

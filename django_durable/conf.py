@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_BACKFILL": 1000,
     "DATABASE": "default",
     "CHECKPOINT_HOLD": 0.05,
+    "PARK_THRESHOLD": 5.0,
 }
 
 
@@ -39,6 +40,13 @@ def get(key: str) -> Any:
 def database_alias() -> str:
     """The database alias that holds runs, steps and schedules."""
     return str(get("DATABASE"))
+
+
+def park_threshold() -> float | None:
+    """Seconds a queued run may wait in place (``sleep``, ``recv``, ``get_event``) before
+    it parks and gives its worker slot back; ``None``: never park."""
+    value = get("PARK_THRESHOLD")
+    return None if value is None else float(value)
 
 
 def unknown_keys() -> list[str]:

@@ -49,3 +49,7 @@ class WorkflowStatus:
     """When a process started executing it."""
     completed_at: datetime | None
     """When it finished."""
+    timeout_seconds: float | None = None
+    """Its ``SetWorkflowTimeout``, if it has one."""
+    deadline: datetime | None = None
+    """When it is cancelled if it has not finished (its own timeout or its parent's)."""
