@@ -13,8 +13,9 @@ A run is prunable when all of these hold:
 
 Each batch is its own short transaction: its runs are selected and locked (``FOR UPDATE
 SKIP LOCKED`` on PostgreSQL, the write lock on SQLite), then their steps, messages,
-events and stream entries, and the runs are deleted with one statement each. A resume that races a prune either wins (the run is no
-longer finished and is not deleted) or finds the run gone.
+events and stream entries, and the runs are deleted with one statement each. A resume
+that races a prune either wins (the run is no longer finished and is not deleted) or
+finds the run gone.
 """
 
 from __future__ import annotations

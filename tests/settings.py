@@ -110,7 +110,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DURABLE: dict[str, Any] = {}
 
 # Child processes of the process tests get short timings through the environment.
-for _key in ("DEAD_EXECUTOR_TIMEOUT", "HEARTBEAT_INTERVAL", "POLL_INTERVAL"):
+for _key in ("DEAD_EXECUTOR_TIMEOUT", "HEARTBEAT_INTERVAL", "POLL_INTERVAL", "PARK_THRESHOLD"):
     if os.environ.get(f"DURABLE_TEST_{_key}"):
         DURABLE[_key] = float(os.environ[f"DURABLE_TEST_{_key}"])
 

@@ -15,13 +15,13 @@ from typing import Any
 
 from django.utils import timezone
 
-from django_durable import conf, serialization
+from django_durable import conf, context, serialization
 from django_durable.context import RunContext
 from django_durable.db import NOTIFY_CHANNEL, advisory_xact_lock, exclusive_transaction, notify
 from django_durable.engine import awaiting, parking, sleeping, steps, transactions, wakeups
 from django_durable.engine import runtime as runtimes
 from django_durable.engine.recorded import recorded
-from django_durable.models import RunStatus, WaitingFor, WorkflowEvent, WorkflowRun
+from django_durable.models import RunStatus, StepOutput, WaitingFor, WorkflowEvent, WorkflowRun
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +42,10 @@ def publish(workflow_id: str, key: str, payload: str) -> None:
     with exclusive_transaction(using):
         advisory_xact_lock(using, _lock(workflow_id, key))
         events = WorkflowEvent.objects.using(using).filter(run_id=workflow_id, key=key)
-        if not events.update(value=payload, updated_at=now):
+        step = context.step_id()
+        if not events.update(value=payload, step_number=step, updated_at=now):
             WorkflowEvent.objects.using(using).create(
-                run_id=workflow_id, key=key, value=payload, updated_at=now
+                run_id=workflow_id, key=key, value=payload, step_number=step, updated_at=now
             )
         parked = WorkflowRun.objects.using(using).filter(
             status=RunStatus.ENQUEUED,
@@ -68,9 +69,15 @@ def _set_job(key: Any, value: Any) -> Callable[[], None]:
     if run is None:  # inside a step: part of the step, written again if the step is
         return lambda: publish(workflow_id, name, payload)
     number = run.next_number()
-    return lambda: transactions.execute(
-        run, number, SET_EVENT_STEP, lambda: publish(workflow_id, name, payload)
-    )
+
+    def body() -> dict[str, Any]:
+        publish(workflow_id, name, payload)
+        return {"key": name, "value": value}  # the checkpoint keeps it, for forks
+
+    def job() -> None:
+        transactions.execute(run, number, SET_EVENT_STEP, body)
+
+    return job
 
 
 def set_event(key: str, value: Any) -> None:
@@ -235,3 +242,25 @@ async def get_all_events_async(workflow_id: str) -> dict[str, Any]:
         return await runtime.run_sync(lambda: _all_events(target))
 
     return await steps.aexecute(run, number, GET_ALL_EVENTS_STEP, body)  # type: ignore[no-any-return]
+
+
+def events_before(source_id: str, start_step: int, using: str) -> dict[str, tuple[int, str]]:
+    """``{key: (step, stored value)}``: the value each event of ``source_id`` had after
+    its steps before ``start_step`` (what a fork from ``start_step`` starts with)."""
+    latest: dict[str, tuple[int, str]] = {}
+    sets = (
+        StepOutput.objects.using(using)
+        .filter(run_id=source_id, step_name=SET_EVENT_STEP, step_number__lt=start_step)
+        .exclude(output=None)
+        .order_by("step_number")
+        .values_list("step_number", "output")
+    )
+    for number, output in sets:
+        stored = serialization.loads(output)
+        if isinstance(stored, dict) and isinstance(stored.get("key"), str):
+            latest[stored["key"]] = (number, serialization.dumps(stored.get("value")))
+    rows = WorkflowEvent.objects.using(using).filter(run_id=source_id, step_number__lt=start_step)
+    for key, number, value in rows.values_list("key", "step_number", "value"):
+        if key not in latest or latest[key][0] < number:
+            latest[key] = (number, value)
+    return latest

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from django_durable import conf, serialization
+from django_durable import conf, context, serialization
 from django_durable.db import advisory_xact_lock, exclusive_transaction
 from django_durable.engine import awaiting, steps, transactions, wakeups
 from django_durable.engine import runtime as runtimes
@@ -55,6 +55,7 @@ def append(workflow_id: str, key: str, payload: str | None) -> None:
             position=0 if last is None else last[0] + 1,
             value=payload,
             closed=payload is None,
+            step_number=context.step_id(),
             created_at=timezone.now(),
         )
         wakeups.announce(using, wakeups.stream_key(workflow_id, key))

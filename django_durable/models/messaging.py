@@ -74,6 +74,9 @@ class WorkflowEvent(models.Model):
     )
     key = models.CharField(max_length=255)
     value = models.TextField(help_text="Tagged JSON.")
+    step_number = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The step that set this value (a fork keeps it before)."
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -101,6 +104,9 @@ class StreamEntry(models.Model):
     position = models.PositiveIntegerField(help_text="0, 1, 2... within the stream.")
     value = models.TextField(null=True, blank=True, help_text="Tagged JSON; empty at the end.")
     closed = models.BooleanField(default=False, help_text="This entry closes the stream.")
+    step_number = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The step that wrote it (a fork keeps it before)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
