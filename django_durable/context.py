@@ -173,12 +173,15 @@ def workflow_body() -> RunContext | None:
 
 @contextmanager
 def running(run: RunContext) -> Iterator[RunContext]:
-    """Execute ``run``'s body in this context (no step is current in it)."""
+    """Execute ``run``'s body in this context (no step is current in it, and the caller's
+    ``SetWorkflowTimeout`` does not apply to its children: they inherit its deadline)."""
     run_token = _run.set(run)
     step_token = _step.set(None)
+    timeout_token = _timeout.set(None)
     try:
         yield run
     finally:
+        _timeout.reset(timeout_token)
         _step.reset(step_token)
         _run.reset(run_token)
 

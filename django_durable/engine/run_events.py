@@ -260,7 +260,7 @@ def events_before(source_id: str, start_step: int, using: str) -> dict[str, tupl
         if isinstance(stored, dict) and isinstance(stored.get("key"), str):
             latest[stored["key"]] = (number, serialization.dumps(stored.get("value")))
     rows = WorkflowEvent.objects.using(using).filter(run_id=source_id, step_number__lt=start_step)
-    for key, number, value in rows.values_list("key", "step_number", "value"):
-        if key not in latest or latest[key][0] < number:
-            latest[key] = (number, value)
+    for key, step, value in rows.values_list("key", "step_number", "value"):
+        if step is not None and (key not in latest or latest[key][0] < step):
+            latest[key] = (step, value)
     return latest
