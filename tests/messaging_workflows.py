@@ -232,3 +232,15 @@ def enqueue_return_existing(dedup: str) -> list[str]:
             ids.append(MESSAGING_QUEUE.enqueue(plain_child).workflow_id)
         record("dedup", value)
     return ids
+
+
+@durable.step()
+def touch(index: int) -> int:
+    return index
+
+
+@durable.workflow()
+def sleep_between_two_steps(index: int, seconds: float) -> int:
+    touch(index)
+    durable.sleep(seconds)
+    return touch(index + 1)
