@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 
 from django_durable import definitions, error_records, registry, serialization
 from django_durable.exceptions import DurableError
-from django_durable.models import RunStatus, WaitingFor, WorkflowRun
+from django_durable.models import RunStatus, WorkflowRun, waits
 
 STATUS_CLASSES: dict[str, str] = {
     RunStatus.ENQUEUED: "enqueued",
@@ -103,14 +103,8 @@ def waiting(run: WorkflowRun) -> str | None:
     """What a parked (or debounced) run waits for and until when; ``None`` otherwise."""
     if run.status != RunStatus.ENQUEUED or not run.waiting_for:
         return None
-    key = run.wait_key
-    what: dict[str, str] = {
-        WaitingFor.SLEEP: "its durable sleep to end",
-        WaitingFor.MESSAGE: "a message" + (f" on topic {key!r}" if key is not None else ""),
-        WaitingFor.EVENT: f"event {key!r} of run {run.wait_workflow_id}",
-        WaitingFor.DEBOUNCE: "more calls to its debouncer",
-    }
-    return f"waiting for {what.get(run.waiting_for, run.waiting_for)}, until {when(run.run_after)}"
+    what = waits.describe(run.waiting_for, run.wait_key, run.wait_workflow_id)
+    return f"waiting for {what}, until {when(run.run_after)}"
 
 
 def run_badge(run: WorkflowRun) -> SafeString:

@@ -23,3 +23,14 @@ CLEARED_WAIT = {
     "wait_workflow_id": None,
 }
 """The fields a resume clears: no delay, no wait, a new deadline when it starts."""
+
+
+def describe(waiting_for: str, key: str | None, target: str | None) -> str:
+    """What a parked run waits for, for people: ``a message on topic 'approval'``."""
+    if waiting_for == WaitingFor.MESSAGE:
+        return "a message" + (f" on topic {key!r}" if key is not None else "")
+    if waiting_for == WaitingFor.EVENT:
+        return f"event {key!r} of run {target}"
+    if waiting_for in WaitingFor.values:
+        return str(WaitingFor(waiting_for).label)
+    return waiting_for

@@ -111,3 +111,16 @@ def test_the_run_page_lists_its_events_messages_and_streams(admin):
     assert "Messages received Topic Message Sent Received" in page
     assert 'approval { "ok": true }' in page and "not yet" in page
     assert "Streams Key Values rows 3 closed" in page
+
+
+def test_durable_show_says_what_a_parked_run_waits_for_and_its_deadline():
+    from tests.integration.test_durable_command import durable_cmd
+
+    deadline = timezone.now() + timedelta(hours=1)
+    parked("waits-4", WaitingFor.MESSAGE, wait_key=None, deadline=deadline)
+
+    out, _ = durable_cmd("show", "waits-4")
+
+    lines = {line.split("  ")[0]: line for line in out.splitlines()}
+    assert "waiting for a message, until " in lines["Parked"]
+    assert "Deadline (UTC)" in out
