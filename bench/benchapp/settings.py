@@ -50,3 +50,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Workers of ``runscheduler --batch`` never idle while the batch lasts (a finished run
 # wakes the claim loop at once); the poll interval only paces the last, empty claims.
 DURABLE: dict[str, Any] = {"POLL_INTERVAL": 0.1}
+if "DURABLE_BENCH_PARK_THRESHOLD" in os.environ:  # bench/waiting.py: "none" keeps waits in place
+    _park = os.environ["DURABLE_BENCH_PARK_THRESHOLD"]
+    DURABLE["PARK_THRESHOLD"] = None if _park.lower() == "none" else float(_park)

@@ -15,11 +15,11 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from django_durable import conf, context, error_records
 from django_durable.context import RunContext
+from django_durable.db import exclusive_transaction
 from django_durable.engine import events
 from django_durable.engine import runtime as runtimes
 from django_durable.exceptions import WorkflowCancelled
@@ -72,7 +72,7 @@ def expire(workflow_id: str, deadline: datetime) -> list[str]:
     runs of them executing in this process stop at their next boundary."""
     using = conf.database_alias()
     cancelled: list[str] = []
-    with transaction.atomic(using=using):
+    with exclusive_transaction(using):
         level = list(WorkflowRun.objects.using(using).filter(pk=workflow_id))
         reason = {workflow_id: timed_out_message(workflow_id, deadline)}
         seen = {workflow_id}

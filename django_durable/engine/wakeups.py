@@ -70,9 +70,11 @@ class Waiter:
                 pass
 
     def wait(self, timeout: float) -> bool:
-        """Block until woken or ``timeout``; whether it was woken (and forget it)."""
+        """Block until woken or ``timeout``; whether it was woken (then forget it: the
+        caller looks at the database next, so a wake-up after this one is not lost)."""
         fired = self._event.wait(timeout)
-        self._event.clear()
+        if fired:
+            self._event.clear()
         return fired
 
     async def wait_async(self, timeout: float) -> bool:
@@ -88,7 +90,8 @@ class Waiter:
                 except TimeoutError:
                     pass
             fired = self._event.is_set()
-            self._event.clear()
+            if fired:
+                self._event.clear()
             return fired
         finally:
             with self._lock:
