@@ -2,15 +2,15 @@
 
 Run from the repository root (PostgreSQL only)::
 
-    .venv/bin/python bench/waiting.py [--sleepers 40] [--seconds 5] [--receivers 40]
+    .venv/bin/python bench/waiting.py [--sleepers 20] [--seconds 10] [--receivers 40]
 
 On a scratch database (``bench/_scratch.py``), with one ``manage.py runscheduler
 --no-scheduler --queues bench --concurrency 4`` worker process per measurement:
 
 1. **Sleepers**: ``--sleepers`` runs of ``sleep_between_steps`` (a step, a durable sleep
-   of ``--seconds``, a step) are enqueued at once. Measured twice, side by side: with the
-   default ``PARK_THRESHOLD`` (the runs park) and with ``PARK_THRESHOLD=None`` (each
-   sleeping run holds one of the four threads). Reported: the time from the enqueue until
+   of ``--seconds``, a step) are enqueued at once. Measured twice, side by side: with
+   ``PARK_THRESHOLD=1`` (the runs park) and with ``PARK_THRESHOLD=None`` (each sleeping
+   run holds one of the four threads). Reported: the time from the enqueue until
    the last run succeeded, the most runs parked at once, and the most threads of the
    worker process (``/proc``).
 2. **Messages**: ``--receivers`` runs of ``wait_for_go`` (``recv("go")``, then a step) are
@@ -154,8 +154,8 @@ def _load() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--sleepers", type=int, default=40)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--sleepers", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--receivers", type=int, default=40)
     parser.add_argument("--pg-dsn", default="host=127.0.0.1 port=5432 user=postgres")
     args = parser.parse_args(argv)
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
             f"\n{args.sleepers} sleepers of {args.seconds:g} s, runscheduler --concurrency "
             f"{CONCURRENCY}:"
         )
-        for label, park in (("parked (PARK_THRESHOLD 5 s)", None), ("held (None)", "none")):
+        for label, park in (("parked (PARK_THRESHOLD 1 s)", "1"), ("held (None)", "none")):
             r = sleepers(args.sleepers, args.seconds, park, logs)
             print(
                 f"  {label:28} all done in {r['elapsed']:6.1f} s; at most {r['parked']} "
