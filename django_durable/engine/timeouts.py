@@ -12,8 +12,9 @@ instead of executed.
 from __future__ import annotations
 
 import logging
+import weakref
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 
@@ -135,17 +136,22 @@ def check(run: RunContext) -> None:
 
 
 def _at_deadline(run: RunContext) -> None:
-    if run.finished or run.cancel_event.is_set():
+    try:
+        if run.finished or run.cancel_event.is_set():
+            return
+    except ReferenceError:  # the run ended here and is gone
         return
     expire_run(run)
 
 
 def watch(run: RunContext) -> None:
-    """Cancel ``run`` at its deadline if it is still executing here then."""
+    """Cancel ``run`` at its deadline if it is still executing here then (on the runtime's
+    flusher thread). The timer holds the run weakly: a run that ended long before its
+    deadline leaves only a small entry behind until then."""
     if run.deadline is None:
         return
     delay = max((run.deadline - timezone.now()).total_seconds(), 0.0)
-    run.runtime.flush_later(run, delay, _at_deadline)
+    run.runtime.flush_later(cast(RunContext, weakref.proxy(run)), delay, _at_deadline)
 
 
 def bounded(run: RunContext, until: Any) -> Any:

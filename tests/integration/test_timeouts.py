@@ -130,3 +130,22 @@ def test_a_resumed_run_gets_a_new_deadline():
 def test_a_bad_timeout_is_refused(seconds):
     with pytest.raises(ValueError, match="timeout"):
         durable.SetWorkflowTimeout(seconds)
+
+
+def test_a_run_that_ends_before_its_deadline_is_not_kept_alive_by_its_timer():
+    import gc
+    import weakref
+
+    from django_durable.engine import runtime as runtimes
+
+    seen: list[weakref.ref] = []
+    observers = runtimes.current().checkpoint_observers
+    observer = lambda run, checkpoint: seen.append(weakref.ref(run))  # noqa: E731
+    observers.append(observer)
+    try:
+        with durable.SetWorkflowID("short-lived"), durable.SetWorkflowTimeout(3600):
+            assert mw.sleep_between_steps("short-lived", 0) == "short-lived"
+    finally:
+        observers.remove(observer)
+    gc.collect()
+    assert seen and all(ref() is None for ref in seen)
