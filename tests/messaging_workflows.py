@@ -63,7 +63,7 @@ def recv_then_step(label: str, timeout: float = 30) -> Any:
 
 
 @durable.workflow()
-def send_to(destination: str, message: Any, topic: str | None = None) -> str:
+def send_to(destination: str, message: Any, topic: str | None = None) -> Any:
     durable.send(destination, message, topic)
     return record("sent", "done")
 

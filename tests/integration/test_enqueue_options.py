@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -26,7 +27,7 @@ def claim_at(now, queue=QUEUE) -> list[WorkflowRun]:
     return queues.claim(queue, runtimes.current().executor_id, 10, now, registry.workflow_names())
 
 
-def inputs_of(workflow_id: str) -> dict:
+def inputs_of(workflow_id: str) -> Any:
     return serialization.loads(WorkflowRun.objects.get(pk=workflow_id).inputs)
 
 
@@ -51,7 +52,8 @@ def test_a_zero_delay_is_due_at_once_and_a_bad_delay_is_refused():
     with durable.SetEnqueueOptions(delay_seconds=0):
         QUEUE.enqueue(mw.plain_child)
     assert testing.run_until_idle() == 1
-    for bad in (-1, "5", True, float("nan")):
+    bad_delays: list[Any] = [-1, "5", True, float("nan")]
+    for bad in bad_delays:
         with pytest.raises(ValueError, match="delay_seconds"):
             durable.SetEnqueueOptions(delay_seconds=bad)
 
@@ -129,13 +131,14 @@ def test_calls_within_the_period_collapse_into_one_run_with_the_last_arguments()
     assert (run.status, run.waiting_for) == (RunStatus.ENQUEUED, WaitingFor.DEBOUNCE)
     assert run.deduplication_id == "debounce:debounced:doc-1"
     assert inputs_of(run.pk) == {"args": [], "kwargs": {"value": "v3"}}
-    assert before_last + timedelta(seconds=60) <= run.run_after
-    assert run.run_after <= timezone.now() + timedelta(seconds=60)
+    due = run.run_after
+    assert due is not None
+    assert before_last + timedelta(seconds=60) <= due <= timezone.now() + timedelta(seconds=60)
     assert WorkflowRun.objects.count() == 2
 
     # Due 60 s after the last call: a worker runs it once, with the last arguments.
-    assert claim_at(run.run_after - timedelta(seconds=1)) == []
-    claimed = {row.pk: row for row in claim_at(run.run_after + timedelta(seconds=1))}
+    assert claim_at(due - timedelta(seconds=1)) == []
+    claimed = {row.pk: row for row in claim_at(due + timedelta(seconds=1))}
     for pk, row in claimed.items():
         execution.execute_stored(pk, runtimes.current(), row)
     assert first.get_result(timeout=WAIT) == "v3"
@@ -180,7 +183,8 @@ def test_a_debounce_key_held_by_another_run_is_a_conflict():
 def test_bad_debouncer_arguments_are_refused_before_anything_is_written():
     with pytest.raises(durable.RegistrationError):
         durable.Debouncer(print, 5)
-    for bad in (0, -1, "5", float("inf"), True):
+    bad_periods: list[Any] = [0, -1, "5", float("inf"), True]
+    for bad in bad_periods:
         with pytest.raises(ValueError, match="debounce_seconds"):
             durable.Debouncer(mw.debounced, bad)
     with pytest.raises(ValueError, match="queue"):

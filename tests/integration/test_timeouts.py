@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -138,7 +139,7 @@ def test_a_run_that_ends_before_its_deadline_is_not_kept_alive_by_its_timer():
 
     from django_durable.engine import runtime as runtimes
 
-    seen: list[weakref.ref] = []
+    seen: list[weakref.ref[Any]] = []
     observers = runtimes.current().checkpoint_observers
     observer = lambda run, checkpoint: seen.append(weakref.ref(run))  # noqa: E731
     observers.append(observer)

@@ -53,7 +53,12 @@ def test_a_wake_reaches_the_waiters_of_its_key_only(box):
 
 def test_wait_for_looks_again_when_woken(box):
     found: list[str] = []
-    threading.Timer(0.05, lambda: (found.append("x"), box.wake("k"))).start()
+
+    def arrive() -> None:
+        found.append("x")
+        box.wake("k")
+
+    threading.Timer(0.05, arrive).start()
     started = time.monotonic()
     assert wakeups.wait_for(box, "k", lambda: found[0] if found else None, None) == "x"
     assert time.monotonic() - started < 5
