@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from django_durable.context import (
         SetEnqueueOptions,
         SetWorkflowID,
+        SetWorkflowTimeout,
         step_id,
         step_status,
         workflow_id,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         retrieve_workflow,
         retrieve_workflow_async,
     )
+    from django_durable.engine.debouncer import Debouncer
     from django_durable.engine.decorators import (
         ConfiguredInstance,
         dbos_class,
@@ -56,13 +58,30 @@ if TYPE_CHECKING:
         wait_first,
         wait_first_async,
     )
+    from django_durable.engine.messages import recv, recv_async, send, send_async
     from django_durable.engine.patching import (
         deprecate_patch,
         deprecate_patch_async,
         patch,
         patch_async,
     )
+    from django_durable.engine.run_events import (
+        get_all_events,
+        get_all_events_async,
+        get_event,
+        get_event_async,
+        set_event,
+        set_event_async,
+    )
     from django_durable.engine.sleeping import sleep, sleep_async
+    from django_durable.engine.streams import (
+        close_stream,
+        close_stream_async,
+        read_stream,
+        read_stream_async,
+        write_stream,
+        write_stream_async,
+    )
     from django_durable.exceptions import (
         ConfigurationError,
         DurableError,
@@ -128,6 +147,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "SetEnqueueOptions": "django_durable.context",
     "SetWorkflowID": "django_durable.context",
+    "SetWorkflowTimeout": "django_durable.context",
     "step_id": "django_durable.context",
     "workflow_id": "django_durable.context",
     "step_status": "django_durable.context",
@@ -190,7 +210,24 @@ _EXPORTS = {
     "step": "django_durable.engine.decorators",
     "transaction": "django_durable.engine.decorators",
     "workflow": "django_durable.engine.decorators",
+    "Debouncer": "django_durable.engine.debouncer",
     "WorkflowHandle": "django_durable.engine.handles",
+    "recv": "django_durable.engine.messages",
+    "recv_async": "django_durable.engine.messages",
+    "send": "django_durable.engine.messages",
+    "send_async": "django_durable.engine.messages",
+    "get_all_events": "django_durable.engine.run_events",
+    "get_all_events_async": "django_durable.engine.run_events",
+    "get_event": "django_durable.engine.run_events",
+    "get_event_async": "django_durable.engine.run_events",
+    "set_event": "django_durable.engine.run_events",
+    "set_event_async": "django_durable.engine.run_events",
+    "close_stream": "django_durable.engine.streams",
+    "close_stream_async": "django_durable.engine.streams",
+    "read_stream": "django_durable.engine.streams",
+    "read_stream_async": "django_durable.engine.streams",
+    "write_stream": "django_durable.engine.streams",
+    "write_stream_async": "django_durable.engine.streams",
     "sleep": "django_durable.engine.sleeping",
     "sleep_async": "django_durable.engine.sleeping",
     "ConfigurationError": "django_durable.exceptions",
@@ -231,6 +268,7 @@ _EXPORTS = {
 __all__ = [
     "ConfigurationError",
     "ConfiguredInstance",
+    "Debouncer",
     "DurableError",
     "ExecutionInterrupted",
     "InvalidQueueError",
@@ -250,6 +288,7 @@ __all__ = [
     "SerializationError",
     "SetEnqueueOptions",
     "SetWorkflowID",
+    "SetWorkflowTimeout",
     "StepStatus",
     "StepTimeout",
     "WorkflowCancelled",
@@ -266,6 +305,8 @@ __all__ = [
     "cancel_workflow",
     "cancel_workflows",
     "cancel_workflows_async",
+    "close_stream",
+    "close_stream_async",
     "create_schedule",
     "create_schedule_async",
     "dbos_class",
@@ -281,6 +322,10 @@ __all__ = [
     "durable_class",
     "fork_workflow",
     "fork_workflow_async",
+    "get_all_events",
+    "get_all_events_async",
+    "get_event",
+    "get_event_async",
     "get_schedule",
     "get_schedule_async",
     "get_workflow_status",
@@ -300,7 +345,11 @@ __all__ = [
     "patch_async",
     "pause_schedule",
     "pause_schedule_async",
+    "read_stream",
+    "read_stream_async",
     "recover_pending_workflows",
+    "recv",
+    "recv_async",
     "register_queue",
     "register_queue_async",
     "resume_schedule",
@@ -315,6 +364,10 @@ __all__ = [
     "run_step",
     "run_step_async",
     "scheduled",
+    "send",
+    "send_async",
+    "set_event",
+    "set_event_async",
     "sleep",
     "sleep_async",
     "start_workflow",
@@ -329,6 +382,8 @@ __all__ = [
     "wait_first_async",
     "workflow",
     "workflow_id",
+    "write_stream",
+    "write_stream_async",
 ]
 
 

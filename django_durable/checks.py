@@ -40,6 +40,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="django_durable.E006",
             )
         )
+    errors.extend(_park_threshold_errors(durable or {}))
     if not settings.USE_TZ:
         errors.append(
             Error(
@@ -60,6 +61,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return errors
+
+
+def _park_threshold_errors(durable: dict[str, Any]) -> list[CheckMessage]:
+    value = durable.get("PARK_THRESHOLD", conf.DEFAULTS["PARK_THRESHOLD"])
+    if value is None or (
+        not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < 1e9
+    ):
+        return []
+    return [
+        Error(
+            f"DURABLE['PARK_THRESHOLD'] must be a number of seconds >= 0 or None, got {value!r}.",
+            hint="A queued run that waits longer than this parks; None never parks.",
+            id="django_durable.E030",
+        )
+    ]
 
 
 @register()

@@ -26,9 +26,8 @@ from typing import Any, NotRequired, Required, TypedDict
 
 from django.utils import timezone
 
-import django_durable
 from django_durable import registry, serialization
-from django_durable.engine import control, recorded, runs
+from django_durable.engine import control, messages, recorded, run_events, runs
 from django_durable.engine import enqueue as enqueuing
 from django_durable.engine import runtime as runtimes
 from django_durable.engine.handles import WorkflowHandle
@@ -180,33 +179,29 @@ async def retrieve_workflow_async(workflow_id: str) -> WorkflowHandle:
     return await control.retrieve_workflow_async(workflow_id)
 
 
-def _public(name: str) -> Any:
-    """The package's function ``name`` (looked up when used)."""
-    try:
-        return getattr(django_durable, name)
-    except AttributeError:
-        raise NotImplementedError(
-            f"django_durable.{name} is not available in this version."
-        ) from None
-
-
-def send(destination_id: str, message: Any, topic: str | None = None, **options: Any) -> Any:
+def send(
+    destination_id: str,
+    message: Any,
+    topic: str | None = None,
+    idempotency_key: str | None = None,
+) -> None:
     """Send ``message`` to the run ``destination_id`` (``django_durable.send``)."""
-    return _public("send")(destination_id, message, topic, **options)
+    messages.send(destination_id, message, topic, idempotency_key)
 
 
 async def send_async(
-    destination_id: str, message: Any, topic: str | None = None, **options: Any
-) -> Any:
-    return await _public("send_async")(destination_id, message, topic, **options)
+    destination_id: str,
+    message: Any,
+    topic: str | None = None,
+    idempotency_key: str | None = None,
+) -> None:
+    await messages.send_async(destination_id, message, topic, idempotency_key)
 
 
-def get_event(workflow_id: str, key: str, timeout_seconds: float = 60, **options: Any) -> Any:
+def get_event(workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
     """The value run ``workflow_id`` set for ``key`` (``django_durable.get_event``)."""
-    return _public("get_event")(workflow_id, key, timeout_seconds, **options)
+    return run_events.get_event(workflow_id, key, timeout_seconds)
 
 
-async def get_event_async(
-    workflow_id: str, key: str, timeout_seconds: float = 60, **options: Any
-) -> Any:
-    return await _public("get_event_async")(workflow_id, key, timeout_seconds, **options)
+async def get_event_async(workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
+    return await run_events.get_event_async(workflow_id, key, timeout_seconds)

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "CHECKPOINT_HOLD": 0.05,
     "TRACING": False,
     "APPLICATION_VERSION": None,
+    "PARK_THRESHOLD": 5.0,
 }
 
 
@@ -49,6 +50,13 @@ def application_version() -> str | None:
     (and unversioned ones)."""
     version = get("APPLICATION_VERSION")
     return str(version) if version is not None and version != "" else None
+
+
+def park_threshold() -> float | None:
+    """Seconds a queued run may wait in place (``sleep``, ``recv``, ``get_event``) before
+    it parks and gives its worker slot back; ``None``: never park."""
+    value = get("PARK_THRESHOLD")
+    return None if value is None else float(value)
 
 
 def unknown_keys() -> list[str]:

@@ -8,6 +8,7 @@ step, while sharing their run.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +87,14 @@ class RunContext:
     flushed: threading.Condition = field(init=False)
     finished: bool = False
     """Set once the run's execution here has ended."""
+    deadline: Any = None
+    """When the run times out (an aware datetime), if it has a deadline."""
+    parkable: bool = False
+    """A worker executes it: a long wait parks it on its queue instead of holding a thread."""
+    waits: int = 0
+    """Waits (sleeps, receives) of this run in progress; only a lone wait may park."""
+    cancel_reason: str | None = None
+    """Why ``cancel_event`` was set, when it was not a plain cancel (a timeout)."""
 
     def __post_init__(self) -> None:
         self.flushed = threading.Condition(self.lock)
@@ -108,7 +117,9 @@ class RunContext:
 
     def check_cancelled(self) -> None:
         if self.cancel_event.is_set():
-            raise WorkflowCancelled(f"Workflow {self.workflow_id!r} was cancelled.")
+            raise WorkflowCancelled(
+                self.cancel_reason or f"Workflow {self.workflow_id!r} was cancelled."
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +134,21 @@ class EnqueueOptions:
     """The partition of a partitioned queue the runs go to."""
     app_version: str | None = None
     """The application version the runs record (default: this process's)."""
+    delay_seconds: float | None = None
+    """The run is not started before this many seconds after its enqueue."""
+    deduplication_policy: str = "reject"
+    """On a duplicate: ``"reject"`` raises, ``"return_existing"`` returns the active run."""
+
+
+DEDUPLICATION_POLICIES = ("reject", "return_existing")
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """What ``SetWorkflowTimeout`` set for the starts inside its block."""
+
+    seconds: float | None
+    """The timeout, or ``None``: no deadline (not even the parent's)."""
 
 
 _run: ContextVar[RunContext | None] = ContextVar("durable_run", default=None)
@@ -130,6 +156,7 @@ _step: ContextVar[int | None] = ContextVar("durable_step", default=None)
 _next_id: ContextVar[list[str] | None] = ContextVar("durable_next_workflow_id", default=None)
 _enqueue: ContextVar[EnqueueOptions | None] = ContextVar("durable_enqueue_options", default=None)
 _attempt: ContextVar[tuple[int, int] | None] = ContextVar("durable_step_attempt", default=None)
+_timeout: ContextVar[Timeout | None] = ContextVar("durable_workflow_timeout", default=None)
 
 
 def current() -> RunContext | None:
@@ -151,12 +178,15 @@ def workflow_body() -> RunContext | None:
 
 @contextmanager
 def running(run: RunContext) -> Iterator[RunContext]:
-    """Execute ``run``'s body in this context (no step is current in it)."""
+    """Execute ``run``'s body in this context (no step is current in it, and the caller's
+    ``SetWorkflowTimeout`` does not apply to its children: they inherit its deadline)."""
     run_token = _run.set(run)
     step_token = _step.set(None)
+    timeout_token = _timeout.set(None)
     try:
         yield run
     finally:
+        _timeout.reset(timeout_token)
         _step.reset(step_token)
         _run.reset(run_token)
 
@@ -239,11 +269,32 @@ def _optional_text(value: Any, what: str) -> str | None:
     return value
 
 
+def _seconds(value: Any, what: str, *, positive: bool) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{what} must be a number of seconds {bound}, got {value!r}.")
+    return float(value)
+
+
 class SetEnqueueOptions:
     """``with SetEnqueueOptions(priority=1, deduplication_id="x"):`` applies to every
     enqueue inside the block (``Queue.enqueue`` and tasks); ``start_workflow``, which uses
     no queue, is refused inside it. ``queue_partition_key`` picks the partition of a
-    partitioned queue; ``app_version`` the application version the runs record."""
+    partitioned queue; ``app_version`` the application version the runs record.
+
+    ``delay_seconds``: the runs start no earlier than that long after their enqueue.
+    ``deduplication_policy``: what an enqueue whose ``deduplication_id`` is taken by an
+    active run of its queue does: ``"reject"`` raises ``QueueDeduplicatedError``,
+    ``"return_existing"`` returns a handle to that run (its arguments are discarded).
+    """
 
     def __init__(
         self,
@@ -252,6 +303,8 @@ class SetEnqueueOptions:
         deduplication_id: str | None = None,
         queue_partition_key: str | None = None,
         app_version: str | None = None,
+        delay_seconds: float | None = None,
+        deduplication_policy: str = "reject",
     ):
         if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
             raise ValueError(f"priority must be an int, got {priority!r}.")
@@ -263,9 +316,22 @@ class SetEnqueueOptions:
                 "deduplication_id cannot be combined with queue_partition_key: "
                 "partitioned queues do not de-duplicate."
             )
+        delay = _seconds(delay_seconds, "delay_seconds", positive=False)
+        if deduplication_policy not in DEDUPLICATION_POLICIES:
+            raise ValueError(
+                f"deduplication_policy must be 'reject' or 'return_existing', got "
+                f"{deduplication_policy!r}."
+            )
+        if deduplication_policy == "return_existing" and deduplication_id is None:
+            raise ValueError(
+                "deduplication_policy='return_existing' needs a deduplication_id: it returns "
+                "the active run that holds that id."
+            )
         self.options = EnqueueOptions(
             priority=priority,
             deduplication_id=deduplication_id,
+            delay_seconds=delay,
+            deduplication_policy=deduplication_policy,
             queue_partition_key=queue_partition_key,
             app_version=app_version,
         )
@@ -281,3 +347,26 @@ class SetEnqueueOptions:
 
 def enqueue_options() -> EnqueueOptions | None:
     return _enqueue.get()
+
+
+class SetWorkflowTimeout:
+    """``with SetWorkflowTimeout(600):`` gives the runs started or enqueued inside its block
+    a deadline: ``seconds`` after they start (a queued run: after a worker starts it). At
+    the deadline the run and its children end ``CANCELLED``. Child workflows inherit their
+    parent's deadline; ``SetWorkflowTimeout(None)`` starts runs without one."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.timeout = Timeout(_seconds(seconds, "The workflow timeout", positive=True))
+        self._token: Any = None
+
+    def __enter__(self) -> SetWorkflowTimeout:
+        self._token = _timeout.set(self.timeout)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _timeout.reset(self._token)
+
+
+def workflow_timeout() -> Timeout | None:
+    """The innermost ``SetWorkflowTimeout`` of this context, or ``None``."""
+    return _timeout.get()

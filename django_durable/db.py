@@ -23,6 +23,9 @@ NOTIFY_CHANNEL = "django_durable"
 """Channel on which enqueues wake idle workers."""
 SCHEDULE_CHANNEL = "django_durable_schedules"
 """Channel on which schedule changes wake idle schedulers."""
+WAKE_CHANNEL = "django_durable_wake"
+"""Channel on which messages, events and stream writes wake the processes waiting for
+them (the payload says what was written)."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite statement of ours waits for another writer (Python's default is 5 s,
@@ -202,6 +205,41 @@ def listen(using: str, channel: str, wake: threading.Event, stopping: threading.
             logger.debug("LISTEN %s connection lost (%s); reconnecting", channel, exc)
             stopping.wait(1.0)
         finally:
+            try:
+                wrapper.close()
+            except Exception:
+                logger.debug("Closing the LISTEN connection failed", exc_info=True)
+
+
+def listen_payloads(
+    using: str,
+    channel: str,
+    deliver: Callable[[str], None],
+    stopping: threading.Event,
+    ready: threading.Event | None = None,
+) -> None:
+    """Call ``deliver(payload)`` for every notification of ``channel`` until ``stopping``
+    is set; ``ready`` is set while the ``LISTEN`` is live (cleared while reconnecting).
+
+    PostgreSQL only; runs on its own connection and reconnects after losing it.
+    """
+    while not stopping.is_set():
+        wrapper = connections.create_connection(using)
+        try:
+            wrapper.ensure_connection()
+            raw = wrapper.connection
+            raw.execute(f"LISTEN {channel}")
+            if ready is not None:
+                ready.set()
+            while not stopping.is_set():
+                for notice in raw.notifies(timeout=1.0):
+                    deliver(notice.payload)
+        except Exception as exc:
+            logger.debug("LISTEN %s connection lost (%s); reconnecting", channel, exc)
+            stopping.wait(1.0)
+        finally:
+            if ready is not None:
+                ready.clear()
             try:
                 wrapper.close()
             except Exception:

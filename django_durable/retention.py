@@ -12,9 +12,10 @@ A run is prunable when all of these hold:
   only once its parent is gone or old enough to be pruned itself.
 
 Each batch is its own short transaction: its runs are selected and locked (``FOR UPDATE
-SKIP LOCKED`` on PostgreSQL, the write lock on SQLite), then their steps and the runs are
-deleted with one statement each. A resume that races a prune either wins (the run is no
-longer finished and is not deleted) or finds the run gone.
+SKIP LOCKED`` on PostgreSQL, the write lock on SQLite), then their steps, messages,
+events and stream entries, and the runs are deleted with one statement each. A resume
+that races a prune either wins (the run is no longer finished and is not deleted) or
+finds the run gone.
 """
 
 from __future__ import annotations
@@ -26,15 +27,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, Model, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, pre_delete
 
 from django_durable import conf
 from django_durable.db import exclusive_transaction
-from django_durable.models import FINISHED, IN_FLIGHT, StepOutput, WorkflowRun, WorkflowRunQuerySet
+from django_durable.models import (
+    FINISHED,
+    IN_FLIGHT,
+    StepOutput,
+    StreamEntry,
+    WorkflowEvent,
+    WorkflowMessage,
+    WorkflowRun,
+    WorkflowRunQuerySet,
+)
 
 logger = logging.getLogger(__name__)
+
+DEPENDENTS: tuple[tuple[type[Model], str], ...] = (
+    (WorkflowMessage, "destination_id"),
+    (WorkflowEvent, "run_id"),
+    (StreamEntry, "run_id"),
+)
+"""Rows of a run other than its steps, deleted with it: (model, column of the run id)."""
 
 PRUNABLE_STATUSES: tuple[str, ...] = tuple(str(status) for status in FINISHED)
 """The statuses ``prune_runs`` may delete: every final status."""
@@ -121,12 +138,11 @@ def _plain_delete_is_safe() -> bool:
     needed when something else depends on the rows: another model's foreign key to
     ``WorkflowRun`` or delete signal receivers; then the collector is used.
     """
-    for model in (WorkflowRun, StepOutput):
+    own = {StepOutput, *(model for model, _ in DEPENDENTS)}
+    for model in (WorkflowRun, *own):
         if pre_delete.has_listeners(model) or post_delete.has_listeners(model):
             return False
-    others = [
-        rel for rel in WorkflowRun._meta.related_objects if rel.related_model is not StepOutput
-    ]
+    others = [rel for rel in WorkflowRun._meta.related_objects if rel.related_model not in own]
     return not others and not WorkflowRun._meta.private_fields
 
 
@@ -137,6 +153,8 @@ def _delete_batch(ids: list[str], alias: str, plain: bool) -> int:
     steps = StepOutput.objects.using(alias).filter(run_id__in=ids)
     if plain:
         deleted_steps = steps._raw_delete(alias)
+        for model, column in DEPENDENTS:
+            model._default_manager.using(alias).filter(**{f"{column}__in": ids})._raw_delete(alias)
         runs._raw_delete(alias)
         return deleted_steps
     _, per_model = runs.delete()

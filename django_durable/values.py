@@ -55,6 +55,10 @@ class WorkflowStatus:
     """When a process started executing it."""
     completed_at: datetime | None
     """When it finished."""
+    timeout_seconds: float | None = None
+    """Its ``SetWorkflowTimeout``, if it has one."""
+    deadline: datetime | None = None
+    """When it is cancelled if it has not finished (its own timeout or its parent's)."""
 
 
 @dataclass(frozen=True, kw_only=True)

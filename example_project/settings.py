@@ -2,7 +2,8 @@
 
 Every value can be overridden from the environment (django-environ syntax):
 ``DATABASE_URL`` (default: ``db.sqlite3`` beside ``manage.py``), ``DEBUG`` (default on),
-``SECRET_KEY`` (an insecure development default), ``ALLOWED_HOSTS``.
+``SECRET_KEY`` (an insecure development default), ``ALLOWED_HOSTS``,
+``DURABLE_PARK_THRESHOLD`` (default 5 seconds).
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ LANGUAGE_CODE = "en-us"
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-DURABLE: dict[str, Any] = {}
+DURABLE: dict[str, Any] = {
+    # A queued run that waits longer than this parks and frees its worker thread.
+    "PARK_THRESHOLD": env.float("DURABLE_PARK_THRESHOLD", default=5.0),
+}
 
 # Django's default config already prints django.* records when DEBUG is on.
 LOGGING = {

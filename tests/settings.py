@@ -115,7 +115,7 @@ if os.environ.get("DURABLE_TEST_TRACE_FILE"):
     DURABLE["TRACING"] = True
 
 # Child processes of the process tests get short timings through the environment.
-for _key in ("DEAD_EXECUTOR_TIMEOUT", "HEARTBEAT_INTERVAL", "POLL_INTERVAL"):
+for _key in ("DEAD_EXECUTOR_TIMEOUT", "HEARTBEAT_INTERVAL", "POLL_INTERVAL", "PARK_THRESHOLD"):
     if os.environ.get(f"DURABLE_TEST_{_key}"):
         DURABLE[_key] = float(os.environ[f"DURABLE_TEST_{_key}"])
 

@@ -676,3 +676,9 @@ async def async_starts_and_reads(x: int) -> list[Any]:
     result = await again.get_result_async(timeout=10)
     listed = await durable.list_workflows_async(workflow_ids=[handle.get_workflow_id()])
     return [handle.get_workflow_id(), result, [run.status for run in listed]]
+
+
+# ---------------------------------------------------------------- messaging
+# (the workflows of the messages, events, streams, timeouts and parking tests)
+
+from tests import messaging_workflows  # noqa: E402, F401

@@ -55,3 +55,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DURABLE: dict[str, Any] = {
     "POLL_INTERVAL": float(os.environ.get("DURABLE_BENCH_POLL_INTERVAL", "0.1"))
 }
+if "DURABLE_BENCH_PARK_THRESHOLD" in os.environ:  # bench/waiting.py: "none" keeps waits in place
+    _park = os.environ["DURABLE_BENCH_PARK_THRESHOLD"]
+    DURABLE["PARK_THRESHOLD"] = None if _park.lower() == "none" else float(_park)

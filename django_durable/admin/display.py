@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 
 from django_durable import definitions, error_records, registry, serialization
 from django_durable.exceptions import DurableError
-from django_durable.models import RunStatus
+from django_durable.models import RunStatus, WorkflowRun, waits
 
 STATUS_CLASSES: dict[str, str] = {
     RunStatus.ENQUEUED: "enqueued",
@@ -97,6 +97,23 @@ def badge(status: str) -> SafeString:
         status,
         STATUS_LABELS.get(status, status.lower()),
     )
+
+
+def waiting(run: WorkflowRun) -> str | None:
+    """What a parked (or debounced) run waits for and until when; ``None`` otherwise."""
+    if run.status != RunStatus.ENQUEUED or not run.waiting_for:
+        return None
+    what = waits.describe(run.waiting_for, run.wait_key, run.wait_workflow_id)
+    return f"waiting for {what}, until {when(run.run_after)}"
+
+
+def run_badge(run: WorkflowRun) -> SafeString:
+    """A run's status badge; a parked run's says it is waiting."""
+    if run.status == RunStatus.ENQUEUED and run.waiting_for:
+        return format_html(
+            '<span class="durable-badge enqueued waiting" title="{}">waiting</span>', run.status
+        )
+    return badge(run.status)
 
 
 def queue_label(name: str | None) -> str:

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from django_durable import conf
-from django_durable.admin import display, pictures
+from django_durable.admin import display, messaging, pictures
 from django_durable.admin.lists import (
     ApplicationVersionFilter,
     CappedCountPaginator,
@@ -41,6 +41,7 @@ ALLOWED_LOOKUPS = {
 LIST_COLUMNS: tuple[str, ...] = (
     *("workflow_id", "name", "status", "queue_name", "schedule_name"),
     *("created_at", "started_at", "completed_at"),
+    *("run_after", "waiting_for", "wait_key", "wait_workflow_id"),
 )
 
 
@@ -129,7 +130,13 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: WorkflowRun) -> str:
-        """The status, and under it how long the run took (once it finished)."""
+        """The status, and under it how long the run took (once it finished), or what a
+        parked run waits for."""
+        waiting = display.waiting(obj)
+        if waiting is not None:
+            return format_html(
+                '{}<span class="durable-sub wrap">{}</span>', display.run_badge(obj), waiting
+            )
         took = display.between(obj.started_at, obj.completed_at)
         if took == "-":
             return display.badge(obj.status)
@@ -184,7 +191,10 @@ class WorkflowRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         finished = run.status in FINISHED
         return {
             "run": run,
-            "status_badge": display.badge(run.status),
+            "status_badge": display.run_badge(run),
+            "waiting": display.waiting(run),
+            "deadline": display.when(run.deadline) if run.deadline else None,
+            "published": messaging.published(run),
             "queue": display.queue_label(run.queue_name) if run.queue_name else "-",
             "created": display.when(run.created_at),
             "started": display.when(run.started_at),

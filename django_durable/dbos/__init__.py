@@ -91,7 +91,7 @@ _LATER = {
     "ScheduleInput": "django_durable.schedules",
 }
 """Names loaded from their module on first use."""
-_PACKAGE = ("SetWorkflowTimeout", "Debouncer", "DebouncerClient")
+_PACKAGE = ("SetWorkflowTimeout", "Debouncer")
 """Names that are the package's (``django_durable.<name>``), looked up when used."""
 
 

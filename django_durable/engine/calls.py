@@ -7,10 +7,11 @@ from collections.abc import Awaitable
 from typing import Any
 
 from django.db import connections, transaction
+from django.utils import timezone
 
 from django_durable import conf, context, registry
 from django_durable.context import Checkpoint, RunContext
-from django_durable.engine import checkpoints, execution, runs, steps, waiting
+from django_durable.engine import checkpoints, execution, runs, steps, timeouts, waiting
 from django_durable.engine import runtime as runtimes
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.engine.runtime import Runtime
@@ -38,6 +39,7 @@ def _row(
         choose_workflow_id(parent, number),
         executor_id=runtime.executor_id,
         parent_id=parent.workflow_id if parent else None,
+        timeout=timeouts.for_new_run(parent, queued=False, now=timezone.now()),
     )
 
 
@@ -152,8 +154,8 @@ def _refuse_enqueue_options() -> None:
     if context.enqueue_options() is not None:
         raise InvalidStateError(
             "start_workflow() uses no queue, so SetEnqueueOptions (priority, "
-            "deduplication_id) cannot apply to it; use Queue(...).enqueue() inside the "
-            "SetEnqueueOptions block."
+            "deduplication_id, delay_seconds) cannot apply to it; use Queue(...).enqueue() "
+            "inside the SetEnqueueOptions block."
         )
 
 

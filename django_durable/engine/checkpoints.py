@@ -65,6 +65,11 @@ def _lost(run: RunContext, checkpoints: Sequence[Checkpoint]) -> BaseException:
     )
 
 
+def lost(run: RunContext) -> BaseException:
+    """Why a fenced write of ``run`` (other than a checkpoint) wrote nothing."""
+    return _lost(run, [])
+
+
 def _recorded_elsewhere(run: RunContext, checkpoints: Sequence[Checkpoint]) -> bool:
     """Whether one of ``checkpoints`` exists already (the unique step number clashed)."""
     numbers = [cp.step_number for cp in checkpoints]

@@ -13,12 +13,19 @@ from django.utils import timezone
 
 from django_durable import conf, context, registry
 from django_durable.db import exclusive_transaction, notify
-from django_durable.engine import events, recorded, runs
+from django_durable.engine import events, recorded, run_events, runs
 from django_durable.engine import runtime as runtimes
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.engine.recovery import recover_pending_workflows
 from django_durable.exceptions import InvalidStateError, WorkflowConflict
-from django_durable.models import IN_FLIGHT, RunStatus, StepOutput, WorkflowRun
+from django_durable.models import (
+    IN_FLIGHT,
+    RunStatus,
+    StepOutput,
+    StreamEntry,
+    WorkflowEvent,
+    WorkflowRun,
+)
 from django_durable.values import WorkflowStatus
 
 __all__ = [
@@ -336,5 +343,35 @@ def _copy_run(source: WorkflowRun, forked: WorkflowRun, start_step: int, alias: 
                 for step in kept
             ]
         )
+        _copy_published(source.pk, new_id, start_step, alias)
         notify(alias, str(forked.queue_name))
         events.enqueued([forked], alias)
+
+
+def _copy_published(source_id: str, new_id: str, start_step: int, alias: str) -> None:
+    """A fork replays the steps before ``start_step`` without running them: copy what they
+    published, the stream entries they wrote and the events they set (the value each key
+    had after them)."""
+    entries = StreamEntry.objects.using(alias).filter(run_id=source_id, step_number__lt=start_step)
+    StreamEntry.objects.using(alias).bulk_create(
+        [
+            StreamEntry(
+                run_id=new_id,
+                key=entry.key,
+                position=entry.position,
+                value=entry.value,
+                closed=entry.closed,
+                step_number=entry.step_number,
+                created_at=entry.created_at,
+            )
+            for entry in entries.order_by("key", "position")
+        ]
+    )
+    WorkflowEvent.objects.using(alias).bulk_create(
+        [
+            WorkflowEvent(run_id=new_id, key=key, value=value, step_number=number)
+            for key, (number, value) in run_events.events_before(
+                source_id, start_step, alias
+            ).items()
+        ]
+    )

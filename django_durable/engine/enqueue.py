@@ -8,16 +8,18 @@ conflict) and, on PostgreSQL, the ``pg_notify`` that wakes idle workers.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from django_durable import conf, context, error_records
 from django_durable.context import Checkpoint, RunContext
 from django_durable.db import NOTIFY_CHANNEL
-from django_durable.engine import checkpoints, events, runs, steps
+from django_durable.engine import checkpoints, events, runs, steps, timeouts
 from django_durable.engine import runtime as runtimes
 from django_durable.exceptions import QueueDeduplicatedError
-from django_durable.models import RunStatus, WorkflowRun
+from django_durable.models import IN_FLIGHT, RunStatus, WorkflowRun
 from django_durable.models import sql as run_sql
 from django_durable.registry import WorkflowInfo
 
@@ -48,6 +50,42 @@ def insert_enqueued(row: WorkflowRun) -> bool:
         )
     runs.check_same_workflow(existing, row, "enqueue")
     return False
+
+
+def _holder(row: WorkflowRun) -> str | None:
+    """The active run of ``row``'s queue that holds its deduplication id, if any."""
+    return (
+        WorkflowRun.objects.using(conf.database_alias())
+        .filter(
+            queue_name=row.queue_name,
+            deduplication_id=row.deduplication_id,
+            status__in=IN_FLIGHT,
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def insert_or_return_existing(row: WorkflowRun, policy: str) -> tuple[str, bool]:
+    """``insert_enqueued(row)`` as ``(workflow id, created)``; with the deduplication policy
+    ``"return_existing"`` a duplicate returns the id of the run holding the deduplication
+    id instead of raising ``QueueDeduplicatedError``."""
+    while True:
+        try:
+            return row.pk, insert_enqueued(row)
+        except QueueDeduplicatedError:
+            if policy != "return_existing":
+                raise
+            holder = _holder(row)
+            if holder is not None:  # else it finished meanwhile: the id is free again
+                logger.debug(
+                    "Deduplicated enqueue of %s on %s returns run %s",
+                    row.name,
+                    row.queue_name,
+                    holder,
+                    extra={"action": "run_deduplicated", "workflow_id": holder},
+                )
+                return holder, False
 
 
 def enqueue(
@@ -103,18 +141,18 @@ class _Enqueue:
         workflow_id: str | None,
         run_after: datetime | None,
         parent: RunContext | None,
+        policy: str,
     ) -> None:
         self.inv, self.fields, self.workflow_id = inv, fields, workflow_id
-        self.run_after, self.parent = run_after, parent
+        self.run_after, self.parent, self.policy = run_after, parent, policy
         self.number = parent.next_number() if parent is not None else None
 
     def __call__(self) -> tuple[str, WorkflowRun | None]:
         if self.parent is None or self.number is None:
             row = _row(self.inv, self.workflow_id, self.fields, self.run_after)
-            return row.pk, row if insert_enqueued(row) else None
-        return _child(
-            self.parent, self.number, self.inv, self.workflow_id, self.fields, self.run_after
-        )
+            workflow_id, created = insert_or_return_existing(row, self.policy)
+            return workflow_id, row if created else None
+        return _child(self, self.parent, self.number)
 
 
 def _prepare(
@@ -129,6 +167,8 @@ def _prepare(
 ) -> _Enqueue:
     inv = runs.resolve(info, args, kwargs)
     options = context.enqueue_options()
+    if run_after is None and options is not None and options.delay_seconds is not None:
+        run_after = timezone.now() + timedelta(seconds=options.delay_seconds)
     fields: dict[str, Any] = {
         "queue_name": queue_name,
         "schedule_name": schedule_name,
@@ -140,7 +180,8 @@ def _prepare(
     parent = steps.durable_run()
     if parent is None:
         workflow_id = workflow_id or context.take_workflow_id()
-    return _Enqueue(inv, fields, workflow_id, run_after, parent)
+    policy = options.deduplication_policy if options else "reject"
+    return _Enqueue(inv, fields, workflow_id, run_after, parent, policy)
 
 
 def _row(
@@ -158,6 +199,7 @@ def _row(
         executor_id=parent.executor_id if parent else runtimes.current().executor_id,
         status=RunStatus.ENQUEUED,
         parent_id=parent.workflow_id if parent else None,
+        timeout=timeouts.for_new_run(parent, queued=True, now=timezone.now()),
         **extra,
     )
     row.run_after = run_after
@@ -167,15 +209,8 @@ def _row(
     return row
 
 
-def _child(
-    parent: RunContext,
-    number: int,
-    inv: runs.Invocation,
-    workflow_id: str | None,
-    fields: dict[str, Any],
-    run_after: datetime | None,
-) -> tuple[str, WorkflowRun | None]:
-    name = inv.info.name
+def _child(job: _Enqueue, parent: RunContext, number: int) -> tuple[str, WorkflowRun | None]:
+    name = job.inv.info.name
     recorded = parent.replayed(number, name)
     if recorded is not None:
         if recorded.error is not None:
@@ -183,16 +218,16 @@ def _child(
         return str(recorded.child_workflow_id), None
     parent.check_cancelled()
     checkpoints.flush(parent)
-    chosen = workflow_id or context.take_workflow_id() or f"{parent.workflow_id}-{number}"
-    row = _row(inv, chosen, fields, run_after, parent)
+    chosen = job.workflow_id or context.take_workflow_id() or f"{parent.workflow_id}-{number}"
+    row = _row(job.inv, chosen, job.fields, job.run_after, parent)
     try:
-        created = insert_enqueued(row)
+        workflow_id, created = insert_or_return_existing(row, job.policy)
     except QueueDeduplicatedError as exc:
         checkpoints.record_marker(
             parent, steps.error_checkpoint(number, name, exc, None, child_id=row.pk)
         )
         raise
     checkpoints.record_marker(
-        parent, Checkpoint(step_number=number, step_name=name, child_workflow_id=row.pk)
+        parent, Checkpoint(step_number=number, step_name=name, child_workflow_id=workflow_id)
     )
-    return row.pk, row if created else None
+    return workflow_id, row if created else None

@@ -20,7 +20,7 @@ from django_durable import (
     tracing,
 )
 from django_durable.context import RecordedStep, RunContext
-from django_durable.engine import checkpoints, events, runs
+from django_durable.engine import checkpoints, events, parking, runs, timeouts
 from django_durable.engine.active import ActiveRun
 from django_durable.engine.runtime import Runtime
 from django_durable.exceptions import (
@@ -29,7 +29,7 @@ from django_durable.exceptions import (
     WorkflowCancelled,
     WorkflowNotRegistered,
 )
-from django_durable.models import RunStatus, WorkflowRun
+from django_durable.models import RunStatus, WaitingFor, WorkflowRun
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,10 @@ def begin(
     holder: ActiveRun,
     recorded: dict[int, RecordedStep],
     runtime: Runtime,
+    parkable: bool = False,
 ) -> RunContext:
-    """The context of a held ``PENDING`` run about to execute here."""
+    """The context of a held ``PENDING`` run about to execute here (``parkable``: a worker
+    executes it, so a long wait parks it); cancelled by the runtime at its deadline."""
     run = holder.run = RunContext(
         workflow_id=row.pk,
         name=row.name,
@@ -50,12 +52,18 @@ def begin(
         recorded=recorded,
         is_async=inv.info.is_async,
         hold_seconds=float(conf.get("CHECKPOINT_HOLD")),
+        deadline=row.deadline,
+        parkable=parkable,
     )
     runtime.started_running()
+    timeouts.watch(run)
     return run
 
 
 def started(row: WorkflowRun, run: RunContext) -> None:
+    """Send ``workflow_started`` (not again when a parked run resumes)."""
+    if row.waiting_for not in (None, WaitingFor.DEBOUNCE):
+        return
     if signals.workflow_started.has_listeners(WorkflowRun):
         events.started(row, run.executor_id, conf.database_alias())
 
@@ -95,9 +103,11 @@ def execute(
     holder: ActiveRun,
     recorded: dict[int, RecordedStep],
     runtime: Runtime,
+    parkable: bool = False,
 ) -> Any:
-    """Run the body of a held ``PENDING`` run in this thread and record its outcome."""
-    run = begin(row, inv, holder, recorded, runtime)
+    """Run the body of a held ``PENDING`` run in this thread and record its outcome
+    (raises ``Parked`` when a ``parkable`` run parked: it is back on its queue)."""
+    run = begin(row, inv, holder, recorded, runtime, parkable)
     try:
         with _span(row, run) as span:
             started(row, run)
@@ -125,9 +135,10 @@ async def aexecute(
     holder: ActiveRun,
     recorded: dict[int, RecordedStep],
     runtime: Runtime,
+    parkable: bool = False,
 ) -> Any:
     """``execute`` for ``async def`` workflows, on the caller's event loop."""
-    run = begin(row, inv, holder, recorded, runtime)
+    run = begin(row, inv, holder, recorded, runtime, parkable)
     try:
         with _span(row, run) as span:
             if signals.workflow_started.has_listeners(WorkflowRun):
@@ -222,6 +233,11 @@ def load(workflow_id: str, runtime: Runtime, row: WorkflowRun | None = None) -> 
         inv = prepare(row, runtime)
         if inv is None:
             return None
+        timeouts.start(row)
+        if row.deadline is not None and timeouts.passed(row.deadline):
+            timeouts.expire(row.pk, row.deadline)
+            return None
+        parking.resumed(row)
         # A run just claimed says whether it has steps: a fresh one reads nothing more.
         recorded = runs.load_steps(workflow_id) if getattr(row, "has_steps", True) else {}
     logger.info(
@@ -249,10 +265,15 @@ def execute_stored(
         if loaded is None:
             return
         row, inv, recorded = loaded
+        parkable = row.queue_name is not None  # claimed from a queue by a worker
         if inv.info.is_async:
-            runtime.submit_coroutine(aexecute(row, inv, holder, recorded, runtime)).result()
+            runtime.submit_coroutine(
+                aexecute(row, inv, holder, recorded, runtime, parkable)
+            ).result()
         else:
-            execute(row, inv, holder, recorded, runtime)
+            execute(row, inv, holder, recorded, runtime, parkable)
+    except parking.Parked:
+        pass  # back on its queue; a worker resumes it when it is due
     finally:
         runtime.release(workflow_id, holder)
 
@@ -267,10 +288,13 @@ async def aexecute_stored(
         if loaded is None:
             return
         row_, inv, recorded = loaded
+        parkable = row_.queue_name is not None  # claimed from a queue by a worker
         if not inv.info.is_async:
-            await runtime.run_sync(lambda: execute(row_, inv, holder, recorded, runtime))
+            await runtime.run_sync(lambda: execute(row_, inv, holder, recorded, runtime, parkable))
         else:
-            await aexecute(row_, inv, holder, recorded, runtime)
+            await aexecute(row_, inv, holder, recorded, runtime, parkable)
+    except parking.Parked:
+        pass  # back on its queue; a worker resumes it when it is due
     finally:
         runtime.release(workflow_id, holder)
 

@@ -128,11 +128,13 @@ def new_run(
     schedule_name: str | None = None,
     priority: int = 0,
     deduplication_id: str | None = None,
+    timeout: tuple[float | None, Any] = (None, None),
 ) -> WorkflowRun:
     """An unsaved row for ``inv``; fails before anything is written if inputs are not JSON.
 
     ``executor_id`` is the process executing it (``PENDING``) or enqueueing it (``None``
-    for a schedule's fire). The run records this process's application version.
+    for a schedule's fire). The run records this process's application version;
+    ``timeout``: its ``(timeout_seconds, deadline)``.
     """
     inputs = serialization.dumps({"args": list(inv.args), "kwargs": inv.kwargs})
     now = timezone.now()
@@ -154,6 +156,8 @@ def new_run(
         updated_at=now,
         started_at=now if status == RunStatus.PENDING else None,
         trace_context=tracing.carrier(),
+        timeout_seconds=timeout[0],
+        deadline=timeout[1],
     )
 
 
@@ -210,6 +214,10 @@ def outcome(run: WorkflowRun) -> Any:
     if run.status == RunStatus.ERROR:
         raise error_records.decode_exception(run.error or "")
     if run.status == RunStatus.CANCELLED:
+        if run.error:  # why, when it was not a plain cancel (a timeout)
+            recorded = error_records.decode_exception(run.error)
+            if isinstance(recorded, WorkflowCancelled):
+                raise recorded
         raise WorkflowCancelled(f"Workflow {run.pk!r} was cancelled.")
     if run.status == RunStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED:
         raise MaxRecoveryAttemptsExceeded(

@@ -28,6 +28,7 @@ from django_durable.context import Checkpoint, RunContext
 from django_durable.engine import threads
 from django_durable.engine.active import ActiveRun, Flusher
 from django_durable.engine.heartbeat import Heartbeat, mark_stopped
+from django_durable.engine.wakeups import Wakeups
 from django_durable.exceptions import ExecutionInterrupted
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Runtime:
         self._loop_thread: threading.Thread | None = None
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self._flusher: Flusher | None = None
+        self._wakeups: Wakeups | None = None
         self._stopped = False
         threads.tag_threads_with_their_run()
         _live.add(self)
@@ -172,6 +174,21 @@ class Runtime:
             flusher = self._flusher
         flusher.add(time.monotonic() + delay, run, flush)
 
+    @property
+    def wakeups(self) -> Wakeups:
+        """The waiters for messages, events and streams in this runtime (made on first use)."""
+        with self._lock:
+            if self._wakeups is None:
+                self._wakeups = Wakeups()
+            return self._wakeups
+
+    def wake(self, key: str) -> None:
+        """Wake this runtime's waiters of ``key``, if it has any."""
+        with self._lock:
+            wakeups = self._wakeups
+        if wakeups is not None:
+            wakeups.wake(key)
+
     def event_loop(self) -> asyncio.AbstractEventLoop:
         """The event loop ``async def`` runs of this runtime execute on."""
         with self._lock:
@@ -268,6 +285,8 @@ class Runtime:
                 loop.close()
         if self._flusher is not None:
             self._flusher.stop()
+        if self._wakeups is not None:
+            self._wakeups.stop()
         if self.heartbeat.stop():
             try:
                 mark_stopped(self.executor_id, leftover=bool(left))
@@ -299,6 +318,12 @@ def request_cancel(workflow_id: str) -> None:
     durable sleep or a retry pause ends at once)."""
     for runtime in list(_live):
         runtime.request_cancel(workflow_id)
+
+
+def wake_waiters(key: str) -> None:
+    """Wake the waiters of ``key`` in every runtime of this process."""
+    for runtime in list(_live):
+        runtime.wake(key)
 
 
 def current() -> Runtime:

@@ -1,4 +1,8 @@
-"""Durable sleep: the wake-up time is recorded, so a recovered run sleeps only what is left."""
+"""Durable sleep: the wake-up time is recorded, so a recovered run sleeps only what is left.
+
+A sleep ends early at the run's deadline (then the run times out). A worker's run that
+would sleep longer than ``DURABLE["PARK_THRESHOLD"]`` parks instead of holding a thread.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ from django.utils import timezone
 
 from django_durable import serialization
 from django_durable.context import Checkpoint, RunContext
-from django_durable.engine import checkpoints, steps
+from django_durable.engine import checkpoints, parking, steps, timeouts
 from django_durable.exceptions import InvalidStateError
+from django_durable.models import WaitingFor
 
 SLEEP_STEP_NAME = "durable.sleep"
 
@@ -56,10 +61,20 @@ def sleep(seconds: float) -> None:
             "durable.sleep() would block the event loop of this async workflow; "
             "use 'await durable.sleep_async(seconds)'."
         )
-    wake_at = wake_time(run, run.next_number(), seconds)
-    remaining = (wake_at - timezone.now()).total_seconds()
-    if remaining > 0 and run.cancel_event.wait(remaining):
-        run.check_cancelled()
+    sleep_until(run, wake_time(run, run.next_number(), seconds))
+
+
+def sleep_until(run: RunContext, wake_at: datetime) -> None:
+    """Wait until ``wake_at`` (or the run's deadline: then it times out), or park."""
+    with parking.waiting(run):
+        until = timeouts.bounded(run, wake_at)
+        remaining = (until - timezone.now()).total_seconds()
+        if parking.may_park(run, remaining) and parking.park(run, wake_at, WaitingFor.SLEEP):
+            raise parking.Parked(run.workflow_id)
+        if remaining > 0 and run.cancel_event.wait(remaining):
+            run.check_cancelled()
+        if until < wake_at:
+            timeouts.check(run)
 
 
 async def sleep_async(seconds: float) -> None:
@@ -77,4 +92,18 @@ async def _sleep_async(run: RunContext, number: int, seconds: float) -> None:
         wake_at = wake_time(run, number, seconds)
     else:
         wake_at = await run.runtime.run_sync(lambda: wake_time(run, number, seconds))
-    await steps.cancellable_sleep(run, (wake_at - timezone.now()).total_seconds())
+    await asleep_until(run, wake_at)
+
+
+async def asleep_until(run: RunContext, wake_at: datetime) -> None:
+    """``sleep_until`` for ``async def`` workflows."""
+    with parking.waiting(run):
+        until = timeouts.bounded(run, wake_at)
+        remaining = (until - timezone.now()).total_seconds()
+        if parking.may_park(run, remaining) and await run.runtime.run_sync(
+            lambda: parking.park(run, wake_at, WaitingFor.SLEEP)
+        ):
+            raise parking.Parked(run.workflow_id)
+        await steps.cancellable_sleep(run, remaining)
+        if until < wake_at:
+            await run.runtime.run_sync(lambda: timeouts.check(run))

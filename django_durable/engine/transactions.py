@@ -78,6 +78,12 @@ def run_transaction(
     return _execute(run, number, name, isolation_level, body)
 
 
+def execute(run: RunContext, number: int, name: str, body: Callable[[], Any]) -> Any:
+    """Step ``number`` of ``run`` whose ``body`` writes to the durable database: replayed
+    if recorded, else the body and its checkpoint commit in one transaction."""
+    return _execute(run, number, name, None, body)
+
+
 def _execute(
     run: RunContext, number: int, name: str, isolation_level: str | None, body: Callable[[], Any]
 ) -> Any:

@@ -1,8 +1,15 @@
-"""Tables of django_durable: runs and their steps, executors, schedules."""
+"""Tables of django_durable: runs and their steps, executors, schedules, and the
+messages, events and streams of runs."""
 
 from __future__ import annotations
 
 from django_durable.models.executors import Executor, ExecutorQuerySet
+from django_durable.models.messaging import (
+    StreamEntry,
+    WorkflowEvent,
+    WorkflowMessage,
+    WorkflowMessageQuerySet,
+)
 from django_durable.models.queues import QueueOrigin, WorkflowQueue, WorkflowQueueQuerySet
 from django_durable.models.runs import (
     FINISHED,
@@ -19,6 +26,7 @@ from django_durable.models.schedules import (
     WorkflowSchedule,
     WorkflowScheduleQuerySet,
 )
+from django_durable.models.waits import WaitingFor
 
 __all__ = [
     "FINISHED",
@@ -31,6 +39,11 @@ __all__ = [
     "ScheduleOrigin",
     "ScheduleStatus",
     "StepOutput",
+    "StreamEntry",
+    "WaitingFor",
+    "WorkflowEvent",
+    "WorkflowMessage",
+    "WorkflowMessageQuerySet",
     "WorkflowQueue",
     "WorkflowQueueQuerySet",
     "WorkflowRun",

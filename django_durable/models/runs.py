@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_durable import conf, error_records, serialization, values
 from django_durable.context import RecordedStep
 from django_durable.exceptions import DurableError
+from django_durable.models.waits import CLEARED_WAIT, WaitingFor
 
 
 class RunStatus(models.TextChoices):
@@ -74,6 +75,25 @@ class WorkflowRun(models.Model):
         help_text="An enqueued run is not claimed before this time; empty: at once.",
     )
     deduplication_id = models.CharField(max_length=255, null=True, blank=True)
+    timeout_seconds = models.FloatField(
+        null=True, blank=True, help_text="SetWorkflowTimeout: seconds from start to deadline."
+    )
+    deadline = models.DateTimeField(
+        null=True, blank=True, help_text="The run (and its children) is cancelled at this time."
+    )
+    waiting_for = models.CharField(
+        max_length=16,
+        choices=WaitingFor.choices,
+        null=True,
+        blank=True,
+        help_text="What a parked run waits for; it resumes at run_after at the latest.",
+    )
+    wait_key = models.CharField(
+        max_length=255, null=True, blank=True, help_text="The awaited message topic or event key."
+    )
+    wait_workflow_id = models.CharField(
+        max_length=255, null=True, blank=True, help_text="The run whose event is awaited."
+    )
     schedule_name = models.CharField(max_length=255, null=True, blank=True)
     parent_id = models.CharField(max_length=255, null=True, blank=True)
     forked_from = models.CharField(
@@ -157,6 +177,12 @@ class WorkflowRun(models.Model):
                 name="durable_run_version",
                 condition=Q(application_version__isnull=False),
             ),
+            # Parked runs waiting for an event, found by ``set_event`` to wake them.
+            models.Index(
+                fields=["wait_workflow_id", "wait_key"],
+                name="durable_run_event_waiters",
+                condition=Q(waiting_for="event"),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -206,6 +232,8 @@ class WorkflowRun(models.Model):
             updated_at=self.updated_at,
             started_at=self.started_at,
             completed_at=self.completed_at,
+            timeout_seconds=self.timeout_seconds,
+            deadline=self.deadline,
         )
 
     def _row(self) -> WorkflowRunQuerySet:
@@ -254,8 +282,10 @@ class WorkflowRun(models.Model):
     def requeue(self, queue_name: str) -> bool:
         """Put a run that is not executing back on ``queue_name`` as ``ENQUEUED`` (resume).
 
-        Its recorded steps stay; the outcome, executor, recovery count and deduplication id
-        are cleared. ``False`` if it succeeded or is executing meanwhile (compare-and-set).
+        Its recorded steps stay; the outcome, executor, recovery count, deduplication id,
+        deadline and any delay or wait are cleared (it starts at once; a ``timeout_seconds``
+        gives it a new deadline when it starts). ``False`` if it succeeded or is executing
+        meanwhile (compare-and-set).
         """
         now = timezone.now()
         changed = (
@@ -273,6 +303,7 @@ class WorkflowRun(models.Model):
                 started_at=None,
                 completed_at=None,
                 updated_at=now,
+                **CLEARED_WAIT,
             )
             == 1
         )
@@ -280,6 +311,8 @@ class WorkflowRun(models.Model):
             self.status, self.queue_name, self.executor_id = RunStatus.ENQUEUED, queue_name, None
             self.recovery_attempts = 0
             self.deduplication_id = self.output = self.error = None
+            for name, value in CLEARED_WAIT.items():
+                setattr(self, name, value)
             self.started_at = self.completed_at = None
             self.updated_at = now
         return changed

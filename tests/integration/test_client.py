@@ -168,12 +168,21 @@ def _enqueue_inside() -> str:
     return enqueues_by_name()
 
 
-def test_send_and_get_event_are_the_package_s_own():
-    if not hasattr(durable, "send"):
-        with pytest.raises(NotImplementedError, match="send"):
-            client.send("somewhere", "hello")
-        with pytest.raises(NotImplementedError, match="get_event"):
-            client.get_event("somewhere", "key")
+def test_the_clients_send_and_get_event_reach_a_run():
+    from tests import messaging_workflows
+
+    with SetWorkflowID("client-publisher"):
+        publisher = durable.start_workflow(messaging_workflows.publisher, ["first", "last"])
+    assert client.get_event("client-publisher", "status", timeout_seconds=10) in (
+        "first",
+        "last",
+    )
+    client.send("client-publisher", "stop", topic="done")
+    assert publisher.get_result(timeout=10)
+    assert client.get_event("client-publisher", "status", timeout_seconds=0) == "last"
+    assert asyncio.run(client.get_event_async("client-publisher", "other", 0)) == {"n": 2}
+    with pytest.raises(durable.WorkflowNotFound):
+        client.send("no-such-run", "hello")
 
 
 # ---------------------------------------------------------------- the DBOS class

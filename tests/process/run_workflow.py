@@ -52,7 +52,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     modes = parser.add_subparsers(dest="mode", required=True)
 
     run = modes.add_parser("run", help="call a workflow of tests.workflows by name")
-    run.add_argument("workflow", help="attribute name in tests.workflows")
+    run.add_argument(
+        "workflow", help="attribute name in tests.workflows or tests.messaging_workflows"
+    )
     run.add_argument("--workflow-id", required=True)
     run.add_argument("--args", default="[]", help="JSON list of positional arguments")
     run.add_argument("--kwargs", default="{}", help="JSON object of keyword arguments")
@@ -101,14 +103,16 @@ def main(argv: list[str]) -> int:
     setup_django(options.executor_id)
 
     import django_durable as durable
-    from tests import workflows
+    from tests import messaging_workflows, workflows
 
     emit("ready", executor_id=options.executor_id, pid=os.getpid())
     if options.wait_for_go:
         sys.stdin.readline()
 
     if options.mode == "run":
-        fn = getattr(workflows, options.workflow)
+        fn = getattr(workflows, options.workflow, None) or getattr(
+            messaging_workflows, options.workflow
+        )
         args, kwargs = json.loads(options.args), json.loads(options.kwargs)
 
         def call() -> Any:

@@ -78,9 +78,16 @@ class Project:
     """The example project on one database: a SQLite file (``path``) or a PostgreSQL
     database (``url``)."""
 
-    def __init__(self, *, path: Path | None = None, url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        path: Path | None = None,
+        url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.path = path
         self.url = url or f"sqlite:///{path}"  # an absolute path gives sqlite:////tmp/...
+        self.env = env or {}
         self.last_stderr = ""
 
     def manage(self, *argv: str) -> str:
@@ -88,7 +95,7 @@ class Project:
         done = subprocess.run(
             [sys.executable, str(MANAGE), *argv],
             cwd=ROOT,
-            env=child_env(DATABASE_URL=self.url),
+            env=child_env(DATABASE_URL=self.url, **self.env),
             capture_output=True,
             text=True,
             timeout=COMMAND_TIMEOUT,
@@ -374,6 +381,91 @@ def test_setup_demo_twice_leaves_updated_at_alone(tmp_path: Path) -> None:
     before = sorted(project.query(sql))
     project.manage("setup_demo")
     assert sorted(project.query(sql)) == before
+
+
+CLIENT = """
+import json
+from django.contrib.auth.models import User
+from django.test import Client
+import django_durable as durable
+if not User.objects.filter(username="admin").exists():
+    User.objects.create_superuser("admin", "admin@example.com", "admin")
+client = Client(SERVER_NAME="localhost")
+client.login(username="admin", password="admin")
+"""
+
+FILE_AND_IMPORT = (
+    CLIENT
+    + """
+filed = client.post("/approvals/", {"description": "Taxi", "amount": "42.50"})
+started = client.post("/imports/")
+print(json.dumps({
+    "filed": filed.status_code,
+    "expense": [r.workflow_id for r in durable.list_workflows(name="expense_approval")],
+    "import": started["Location"].rstrip("/").rsplit("/", 1)[-1],
+}))
+"""
+)
+
+PAGE_DECIDE_AND_STREAM = (
+    CLIENT
+    + """
+expense, import_id = %r, %r
+page = client.get("/approvals/").content.decode()
+decided = client.post(f"/approvals/{expense}/decide/", {"decision": "approve"})
+events = client.get(f"/imports/{import_id}/progress/")
+print(json.dumps({
+    "page": page,
+    "decided": decided.status_code,
+    "type": events["Content-Type"],
+    "events": b"".join(events.streaming_content).decode(),
+}))
+"""
+)
+
+
+def test_an_expense_waits_parked_for_its_approval_and_an_import_streams_its_progress(
+    tmp_path: Path,
+) -> None:
+    """The approvals page files an expense; a worker runs it until it waits for a decision
+    and parks it; the page's Approve button sends the decision; a worker finishes it. The
+    imports page starts an import; its progress view streams server-sent events."""
+    project = Project(path=tmp_path / "example.sqlite3", env={"DURABLE_PARK_THRESHOLD": "0.2"})
+    project.manage("migrate", "--noinput", "-v", "0")
+    started = project.shell(FILE_AND_IMPORT)
+    assert started["filed"] == 302
+    (expense_id,) = started["expense"]
+
+    project.batch("--no-scheduler")  # the import runs; the expense waits, then parks
+
+    (parked,) = project.rows(
+        "SELECT status, waiting_for, wait_key FROM django_durable_workflowrun "
+        "WHERE workflow_id = ?",
+        expense_id,
+    )
+    assert parked == {"status": "ENQUEUED", "waiting_for": "message", "wait_key": "approval"}
+    shown = project.shell(PAGE_DECIDE_AND_STREAM % (expense_id, started["import"]))
+    assert f'id="expense-{expense_id}"' in shown["page"]
+    assert "waiting for approval" in shown["page"]
+    assert shown["decided"] == 302
+    assert shown["type"] == "text/event-stream"
+    blocks = shown["events"].strip().split("\n\n")
+    assert blocks[0] == 'data: {"done": 1, "of": 10, "rows": 250}'
+    assert blocks[9] == 'data: {"done": 10, "of": 10, "rows": 2500}'
+    assert blocks[10:] == ['event: end\ndata: {"status": "SUCCESS"}']
+
+    project.batch("--no-scheduler")  # the approval wakes the expense on a worker
+
+    run = project.runs()[expense_id]
+    assert (run["status"], run["output"].split()[0]) == ("SUCCESS", "paid"), run
+    assert project.steps(expense_id) == [
+        "notify_approver",
+        "durable.set_event",
+        "durable.recv",
+        "durable.sleep",
+        "pay",
+        "durable.set_event",
+    ]
 
 
 # ---------------------------------------------------------------- scripts/demo.sh

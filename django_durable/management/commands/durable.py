@@ -26,6 +26,7 @@ from django_durable.models import (
     StepOutput,
     WorkflowRun,
     WorkflowSchedule,
+    waits,
 )
 from django_durable.schedules import api as schedule_api
 from django_durable.schedules import manual
@@ -154,6 +155,13 @@ class Command(MoreSubcommands, BaseCommand):
             (f"Completed ({zone})", out.local_time(run.completed_at)),
             ("Duration", out.elapsed(run.started_at, run.completed_at)),
         ]
+        if run.status == RunStatus.ENQUEUED and run.waiting_for:
+            what = waits.describe(run.waiting_for, run.wait_key, run.wait_workflow_id)
+            fields.insert(
+                5, ("Parked", f"waiting for {what}, until {out.local_time(run.run_after)}")
+            )
+        if run.deadline is not None:
+            fields.append((f"Deadline ({zone})", out.local_time(run.deadline)))
         width = max(len(label) for label, _ in fields)
         self._lines(f"{label.ljust(width)}  {value}" for label, value in fields)
         self.stdout.write("\nInputs:")

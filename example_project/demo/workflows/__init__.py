@@ -9,6 +9,7 @@ instance and ``@scheduled`` declaration is registered in the web server and in
 from __future__ import annotations
 
 from example_project.demo.workflows import (
+    approvals,
     backups,
     classes,
     maintenance,
@@ -17,4 +18,4 @@ from example_project.demo.workflows import (
     reports,
 )
 
-__all__ = ["backups", "classes", "maintenance", "metrics", "notifications", "reports"]
+__all__ = ["approvals", "backups", "classes", "maintenance", "metrics", "notifications", "reports"]
