@@ -74,7 +74,9 @@ def expire(workflow_id: str, deadline: datetime) -> list[str]:
     using = conf.database_alias()
     cancelled: list[str] = []
     with exclusive_transaction(using):
-        level = list(WorkflowRun.objects.using(using).filter(pk=workflow_id))
+        # Only while the run still has that deadline: a late timer must not cancel a run
+        # that was resumed (and given a new deadline, or none) meanwhile.
+        level = list(WorkflowRun.objects.using(using).filter(pk=workflow_id, deadline=deadline))
         reason = {workflow_id: timed_out_message(workflow_id, deadline)}
         seen = {workflow_id}
         while level:
