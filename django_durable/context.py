@@ -82,6 +82,8 @@ class RunContext:
     held: list[Checkpoint] = field(default_factory=list)
     hold_seconds: float = 0.0
     """How long a completed step's checkpoint may wait for the run's next write."""
+    flush_scheduled: bool = False
+    """The runtime's flusher will look at this run's held checkpoints."""
     flushing: bool = False
     """The runtime's flusher is writing held checkpoints right now."""
     flushed: threading.Condition = field(init=False)

@@ -154,6 +154,7 @@ def flush_late(run: RunContext) -> None:
     (the workflow's body is busy between steps). A failure leaves them held for the run's
     own next write, which raises it; a cancel is noticed at the run's next boundary."""
     with run.lock:
+        run.flush_scheduled = False
         if run.flushing or not run.held or run.finished:
             return
         held, run.held, run.flushing = run.held, [], True
@@ -210,7 +211,9 @@ def ending(run: RunContext, checkpoint: Checkpoint) -> list[Checkpoint]:
         run.in_flight -= 1
         if run.in_flight == 0 and holds:
             run.held.append(checkpoint)
-            schedule = len(run.held) == 1
+            # One pending look by the flusher per run at a time: steps that follow each
+            # other quickly do not wake it once per step.
+            schedule, run.flush_scheduled = not run.flush_scheduled, True
         else:
             return [*_take_held(run), checkpoint]
     if schedule:
