@@ -682,3 +682,20 @@ async def async_starts_and_reads(x: int) -> list[Any]:
 # (the workflows of the messages, events, streams, timeouts and parking tests)
 
 from tests import messaging_workflows  # noqa: E402, F401
+
+
+@durable.workflow()
+def manages_a_schedule(name: str) -> list[Any]:
+    """Creates, reads, pauses and deletes a schedule: each call is recorded as a step."""
+    created = durable.create_schedule(
+        schedule_name=name, workflow_fn=scheduled_report, schedule="0 0 * * *"
+    )
+    listed = durable.list_schedules(schedule_name_prefix=name)
+    paused = durable.pause_schedule(name)
+    read = durable.get_schedule(name)
+    return [created["status"], len(listed), paused, read["status"] if read else None]
+
+
+@durable.workflow()
+def triggers_a_schedule(name: str) -> str:
+    return durable.trigger_schedule(name).get_workflow_id()

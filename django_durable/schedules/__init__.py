@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from django_durable.schedules.api import (
-    ScheduleInput,
+from django_durable.schedules.api import ScheduleInput, save_schedule
+from django_durable.schedules.code import SyncResult, scheduled, sync_code_schedules
+from django_durable.schedules.manual import Backfill, backfill, backfill_slots, row_slots
+from django_durable.schedules.public import (
     apply_schedules,
+    backfill_schedule,
     create_schedule,
     delete_schedule,
     get_schedule,
     list_schedules,
     pause_schedule,
     resume_schedule,
-    save_schedule,
-)
-from django_durable.schedules.code import SyncResult, scheduled, sync_code_schedules
-from django_durable.schedules.manual import (
-    Backfill,
-    backfill,
-    backfill_schedule,
-    backfill_slots,
-    row_slots,
     trigger_schedule,
 )
 

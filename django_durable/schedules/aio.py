@@ -1,5 +1,6 @@
 """``*_async`` variants of the schedule functions: each runs its sync twin off the event
-loop, on a thread of the runtime (the same arguments, the same result)."""
+loop, on a thread of the runtime (the same arguments, the same result; inside a workflow
+recorded or refused the same way)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django_durable.engine import runtime as runtimes
-from django_durable.schedules import api, manual
+from django_durable.schedules import public
 
 T = TypeVar("T")
 
@@ -18,44 +19,44 @@ async def _off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 async def create_schedule_async(**kwargs: Any) -> dict[str, Any]:
     """``create_schedule`` for coroutines."""
-    return await _off_loop(api.create_schedule, **kwargs)
+    return await _off_loop(public.create_schedule, **kwargs)
 
 
 async def list_schedules_async(**filters: Any) -> list[dict[str, Any]]:
     """``list_schedules`` for coroutines."""
-    return await _off_loop(api.list_schedules, **filters)
+    return await _off_loop(public.list_schedules, **filters)
 
 
 async def get_schedule_async(name: str) -> dict[str, Any] | None:
     """``get_schedule`` for coroutines."""
-    return await _off_loop(api.get_schedule, name)
+    return await _off_loop(public.get_schedule, name)
 
 
 async def pause_schedule_async(name: str) -> bool:
     """``pause_schedule`` for coroutines."""
-    return await _off_loop(api.pause_schedule, name)
+    return await _off_loop(public.pause_schedule, name)
 
 
 async def resume_schedule_async(name: str) -> bool:
     """``resume_schedule`` for coroutines."""
-    return await _off_loop(api.resume_schedule, name)
+    return await _off_loop(public.resume_schedule, name)
 
 
 async def delete_schedule_async(name: str) -> bool:
     """``delete_schedule`` for coroutines."""
-    return await _off_loop(api.delete_schedule, name)
+    return await _off_loop(public.delete_schedule, name)
 
 
 async def apply_schedules_async(entries: Any) -> list[dict[str, Any]]:
     """``apply_schedules`` for coroutines."""
-    return await _off_loop(api.apply_schedules, list(entries))
+    return await _off_loop(public.apply_schedules, list(entries))
 
 
 async def trigger_schedule_async(name: str) -> Any:
     """``trigger_schedule`` for coroutines; the handle of the run."""
-    return await _off_loop(manual.trigger_schedule, name)
+    return await _off_loop(public.trigger_schedule, name)
 
 
 async def backfill_schedule_async(*args: Any, **kwargs: Any) -> list[Any]:
     """``backfill_schedule`` for coroutines; a handle per slot."""
-    return await _off_loop(manual.backfill_schedule, *args, **kwargs)
+    return await _off_loop(public.backfill_schedule, *args, **kwargs)

@@ -473,3 +473,39 @@ def test_a_cancel_records_the_checkpoint_still_held_so_a_resume_does_not_rerun_i
     run_until_idle()
     assert handle.get_result(timeout=10) == 3
     assert workflows.CALLS["add_one"] == 2  # step 1 once, step 2 once
+
+
+# ---------------------------------------------------------------- schedules in workflows
+
+
+def test_schedule_calls_inside_a_workflow_are_recorded_and_replayed():
+    from django_durable.models import WorkflowSchedule
+
+    with durable.SetWorkflowID("schedule-manager"):
+        first = workflows.manages_a_schedule("managed")
+    assert first == ["ACTIVE", 1, True, "PAUSED"]
+    assert step_rows("schedule-manager") == [
+        (1, "durable.create_schedule"),
+        (2, "durable.list_schedules"),
+        (3, "durable.pause_schedule"),
+        (4, "durable.get_schedule"),
+    ]
+    # Replayed after the world changed: the recorded values come back, nothing is written.
+    WorkflowSchedule.objects.filter(schedule_name="managed").delete()
+    WorkflowRun.objects.filter(pk="schedule-manager").update(status=RunStatus.CANCELLED)
+    durable.resume_workflow("schedule-manager")
+    run_until_idle()
+    assert durable.retrieve_workflow("schedule-manager").get_result(timeout=5) == first
+    assert not WorkflowSchedule.objects.filter(schedule_name="managed").exists()
+
+
+def test_apply_backfill_and_trigger_are_refused_inside_a_workflow():
+    durable.create_schedule(
+        schedule_name="triggered", workflow_fn=workflows.scheduled_report, schedule="0 0 * * *"
+    )
+    with (
+        durable.SetWorkflowID("trigger-inside"),
+        pytest.raises(durable.InvalidStateError, match="trigger_schedule"),
+    ):
+        workflows.triggers_a_schedule("triggered")
+    assert WorkflowRun.objects.filter(schedule_name="triggered").count() == 0
