@@ -17,6 +17,7 @@ from django_durable.schedules.code import SyncResult, scheduled, sync_code_sched
 from django_durable.schedules.manual import (
     Backfill,
     backfill,
+    backfill_range,
     backfill_schedule,
     backfill_slots,
     row_slots,
@@ -29,6 +30,7 @@ __all__ = [
     "SyncResult",
     "apply_schedules",
     "backfill",
+    "backfill_range",
     "backfill_schedule",
     "backfill_slots",
     "create_schedule",
