@@ -1,9 +1,11 @@
 """Set-based SQL: many rows in one statement, its text built once per database vendor.
 
-PostgreSQL receives the rows as one array per column (``unnest``), SQLite as one JSON
-array of rows (``json_each``). Either way the text of a statement does not depend on how
-many rows it carries, so it is built once, and a batch of any size is one round trip
-with a handful of parameters (no placeholder limit to split around).
+The rows travel as one parameter, a JSON array of rows, which the database unpacks
+(``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite). The text of a statement
+does not depend on how many rows it carries, so it is built once, and a batch of any
+size is one round trip with one parameter: no placeholder limit to split around, and one
+string for the driver to quote instead of thousands of values (Django's PostgreSQL
+connection binds parameters on the client).
 
 SQLite before 3.35 has neither ``UPDATE ... FROM`` with ``RETURNING``; there the updates
 run one statement per row inside the caller's transaction (SQLite runs in-process, so
@@ -13,6 +15,7 @@ this costs no round trips), with the same effect.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -51,11 +54,6 @@ def field_of(model: type[models.Model], name: str) -> models.Field[Any, Any]:
     return found
 
 
-def _pg_element(field: models.Field[Any, Any], connection: BaseDatabaseWrapper) -> str:
-    db_type = str(field.db_type(connection))
-    return "text" if db_type == "jsonb" else db_type
-
-
 def source(
     fields: Sequence[models.Field[Any, Any]],
     connection: BaseDatabaseWrapper,
@@ -63,48 +61,43 @@ def source(
     names: Sequence[str] | None = None,
 ) -> str:
     """A derived table ``v`` with one column per field (named after its column, or
-    ``names``), read from :func:`params`."""
+    ``names``), of the type of that field, read from one :func:`json_rows` parameter."""
     q = connection.ops.quote_name
     columns = list(names) if names is not None else [str(f.column) for f in fields]
     if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{_pg_element(f, connection)}[]" for f in fields)
-        return f"unnest({arrays}) AS v({', '.join(map(q, columns))})"
+        items = ", ".join(
+            f"(e->>{index})::{field.db_type(connection)} AS {q(name)}"
+            for index, (field, name) in enumerate(zip(fields, columns, strict=True))
+        )
+        return f"(SELECT {items} FROM jsonb_array_elements(%s::jsonb) AS e) AS v"  # noqa: S608
     items = ", ".join(
         f"json_extract(value, '$[{index}]') AS {q(name)}" for index, name in enumerate(columns)
     )
     return f"(SELECT {items} FROM json_each(%s)) AS v"  # noqa: S608
 
 
-def value_of(field: models.Field[Any, Any], column: str, connection: BaseDatabaseWrapper) -> str:
-    """How ``v.<column>`` is read as a value of ``field`` (JSON as ``jsonb`` on
-    PostgreSQL)."""
-    q = connection.ops.quote_name
-    if connection.vendor == "postgresql" and field.db_type(connection) == "jsonb":
-        return f"v.{q(column)}::jsonb"
-    return f"v.{q(column)}"
-
-
-def params(
-    rows: Sequence[Sequence[Any]], width: int, connection: BaseDatabaseWrapper
-) -> list[Any]:
-    """The parameters that carry ``rows`` (each ``width`` prepared values) to
-    :func:`source`."""
-    if connection.vendor == "postgresql":
-        return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
-    return [json_rows(rows)]
+def as_text(value: Any) -> Any:
+    """A prepared value as it travels in :func:`json_rows` (for values reused in many
+    rows: converted once)."""
+    return _as_text(value) if isinstance(value, (datetime, uuid.UUID)) else value
 
 
 def json_rows(rows: Sequence[Sequence[Any]]) -> str:
-    """Rows as one JSON array for SQLite's ``json_each``. Values read back from SQLite
-    are passed as they were stored: Django's SQLite connection returns datetime columns as
-    naive UTC datetimes, which it stores as their ``str()``."""
-    return json.dumps([list(row) for row in rows], default=_stored_text)
+    """Rows of prepared values as the one JSON parameter of :func:`source`.
+
+    Datetimes travel as text: aware ones (PostgreSQL) in ISO 8601, naive ones (SQLite,
+    where Django's connection returns datetime columns as naive UTC datetimes and stores
+    them as their ``str()``) exactly as stored. UUIDs travel as text too.
+    """
+    return json.dumps(rows, default=_as_text, separators=(",", ":"))
 
 
-def _stored_text(value: Any) -> str:
-    if isinstance(value, datetime) and value.tzinfo is None:
+def _as_text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat() if value.tzinfo is not None else str(value)
+    if isinstance(value, uuid.UUID):
         return str(value)
-    raise TypeError(f"Cannot pass {value!r} to SQLite as JSON.")
+    raise TypeError(f"Cannot pass {value!r} to the database as JSON.")
 
 
 def prepare(field: models.Field[Any, Any], value: Any, connection: BaseDatabaseWrapper) -> Any:
@@ -134,7 +127,7 @@ def insert_ignoring_conflicts(
 
     def build(q: Quote, postgresql: bool) -> str:
         columns = ", ".join(q(str(f.column)) for f in fields)
-        values = ", ".join(value_of(f, str(f.column), connection) for f in fields)
+        values = ", ".join(f"v.{q(str(f.column))}" for f in fields)
         # WHERE true: SQLite needs it to read ON CONFLICT as the upsert clause.
         return (
             f"INSERT INTO {q(model._meta.db_table)} ({columns}) "  # noqa: S608
@@ -144,7 +137,7 @@ def insert_ignoring_conflicts(
 
     sql = cached_sql(connection, f"insert/{model._meta.label}", build)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params(rows, len(fields), connection))
+        cursor.execute(sql, [json_rows(rows)])
         return int(cursor.rowcount)
 
 
@@ -177,9 +170,7 @@ def update_by_pk(
 
     def build(q: Quote, postgresql: bool) -> str:
         names = ["pk", *(str(f.column) for f in targets)]
-        assignments = ", ".join(
-            f"{q(str(f.column))} = {value_of(f, str(f.column), connection)}" for f in targets
-        )
+        assignments = ", ".join(f"{q(str(f.column))} = v.{q(str(f.column))}" for f in targets)
         return (
             f"UPDATE {q(opts.db_table)} SET {assignments} "  # noqa: S608
             f"FROM {source([pk, *targets], connection, names=names)} "
@@ -188,4 +179,4 @@ def update_by_pk(
 
     sql = cached_sql(connection, f"update/{opts.label}/{','.join(fields)}", build)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params(rows, len(targets) + 1, connection))
+        cursor.execute(sql, [json_rows(rows)])

@@ -21,10 +21,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django_durable.models.bulk import (
     Quote,
+    as_text,
     cached_sql,
     field_of,
     json_rows,
-    params,
     set_based,
     source,
 )
@@ -109,7 +109,8 @@ def _due_sql(q: Quote, postgresql: bool, *, lock: bool, columns: Sequence[str]) 
         names = f"{q('workflow_name')} = ANY(%s)"
         skipped = (
             f"({q('schedule_id')}, {q('updated_at')}) NOT IN "  # noqa: S608
-            "(SELECT * FROM unnest(%s::uuid[], %s::timestamptz[]))"
+            "(SELECT (k->>0)::uuid, (k->>1)::timestamptz "
+            "FROM jsonb_array_elements(%s::jsonb) AS k)"
         )
     else:
         names = f"{q('workflow_name')} IN (SELECT value FROM json_each(%s))"  # noqa: S608
@@ -141,11 +142,13 @@ def _due_params(
 ) -> list[Any]:
     adapt = connection.ops.adapt_datetimefield_value
     postgresql = connection.vendor == "postgresql"
-    bounds = [adapt(after), adapt(upto), _names(workflow_names, postgresql)]
-    if postgresql:
-        keys = [list(column) for column in zip(*skipped, strict=True)] if skipped else [[], []]
-        return [*bounds, *keys, limit]
-    return [*bounds, json_rows(skipped), limit]
+    return [
+        adapt(after),
+        adapt(upto),
+        _names(workflow_names, postgresql),
+        json_rows(skipped),
+        limit,
+    ]
 
 
 def select_due(
@@ -245,22 +248,24 @@ def advance_due(using: str, moves: Sequence[Advance], now: datetime) -> set[Any]
     if not moves:
         return set()
     connection = connections[using]
-    adapt = connection.ops.adapt_datetimefield_value
-    stamp = adapt(now)
+    adapted: dict[datetime | None, Any] = {None: None}
+
+    def adapt(value: datetime | None) -> Any:
+        # Many schedules share their next and last slots: each is converted once.
+        if value not in adapted:
+            adapted[value] = as_text(connection.ops.adapt_datetimefield_value(value))
+        return adapted[value]
+
+    stamp = connection.ops.adapt_datetimefield_value(now)
     rows = [
-        (
-            move.key,
-            move.expected,
-            adapt(move.next_fire_at),
-            adapt(move.last_fired_at) if move.last_fired_at is not None else None,
-        )
+        (move.key, move.expected, adapt(move.next_fire_at), adapt(move.last_fired_at))
         for move in moves
     ]
     with connection.cursor() as cursor:
         if not set_based(connection):
             return _advance_one_by_one(connection, cursor, rows, stamp)
         sql = cached_sql(connection, "due/advance", lambda q, pg: _advance_sql(q, pg, connection))
-        cursor.execute(sql, [stamp, *params(rows, 4, connection)])
+        cursor.execute(sql, [stamp, json_rows(rows)])
         return {key for (key,) in cursor.fetchall()}
 
 

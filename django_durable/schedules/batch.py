@@ -31,7 +31,7 @@ from django_durable.cron import Cron
 from django_durable.db import exclusive_transaction, notify
 from django_durable.engine import events
 from django_durable.models import WorkflowRun, WorkflowSchedule
-from django_durable.models.bulk import insert_ignoring_conflicts, prepared_row
+from django_durable.models.bulk import as_text, insert_ignoring_conflicts, prepared_row
 from django_durable.models.due import Advance, DueSchedule, advance_due, select_due
 from django_durable.registry import WorkflowInfo
 from django_durable.schedules.fire import FirePlan, plan, slot_run, slot_run_id, workflow_named
@@ -126,7 +126,9 @@ class Planner:
                 schedule_name="",
                 queue_name=None,
             )
-            template = self._templates[key] = prepared_row(run, self.connection)
+            template = self._templates[key] = [
+                as_text(value) for value in prepared_row(run, self.connection)
+            ]
         return template
 
 
