@@ -286,7 +286,12 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description="Resume selected schedules", permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         names = list(queryset.values_list("schedule_name", flat=True))
-        changed = sum(1 for name in names if schedules.resume_schedule(name))
+        changed = 0
+        for name in names:
+            try:
+                changed += schedules.resume_schedule(name)
+            except DurableError as exc:  # a stored cron that no longer parses
+                self.message_user(request, f"Not resumed: {name}: {exc}", messages.ERROR)
         self.message_user(
             request,
             f"Resumed {changed} schedule(s); each fires from its next slot.",

@@ -31,14 +31,21 @@ def add_subcommands(parser: CommandParser) -> None:
     _add_prune_parser(sub)
 
 
+MAX_INT = 2**31 - 1
+"""The largest count an option takes: the range of a database integer column, far above
+any useful limit, batch or chunk size."""
+
+
 def positive_int(value: str) -> int:
-    """An argparse type: a whole number >= 1."""
+    """An argparse type: a whole number from 1 to ``MAX_INT``."""
     try:
         number = int(value)
     except ValueError:
-        raise ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+        raise ArgumentTypeError(f"expected a whole number, got {value[:40]!r}") from None
     if number < 1:
         raise ArgumentTypeError(f"expected a number >= 1, got {value!r}")
+    if number > MAX_INT:
+        raise ArgumentTypeError(f"expected a number <= {MAX_INT}, got {value[:40]!r}")
     return number
 
 
@@ -51,7 +58,12 @@ def _instant(value: str) -> datetime:
             f"expected an ISO 8601 date or datetime (2026-01-31 or 2026-01-31T09:30:00+01:00), "
             f"got {value!r}"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    aware = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    try:
+        aware.astimezone(UTC)
+    except OverflowError:
+        raise ArgumentTypeError(f"{value!r} is out of the range of dates") from None
+    return aware
 
 
 def _age(value: str) -> timedelta:
