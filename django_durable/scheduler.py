@@ -26,6 +26,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 
 from django_durable import conf, registry
+from django_durable.cron import Cron
 from django_durable.db import SCHEDULE_CHANNEL, is_postgresql, listen
 from django_durable.exceptions import ConfigurationError, DurableError
 from django_durable.models import WorkflowSchedule
@@ -339,11 +340,13 @@ class Scheduler:
         self._skipped.clear()
         known = registry.workflow_names()
         rows = WorkflowSchedule.objects.using(conf.database_alias())
-        for row in rows.active().filter(next_fire_at__isnull=True):
+        # Only the columns needed: a row's other values (its context) may be unreadable.
+        unscheduled = rows.active().filter(next_fire_at__isnull=True)
+        for row in unscheduled.only("pk", "schedule_name", "schedule", "cron_timezone"):
             # Written without a next fire time (e.g. by a raw ORM create): schedule it.
             try:
-                next_fire_at = row.definition().cron().next_after(now)
-                row.advance(expected=None, next_fire_at=next_fire_at, last_fired_at=None)
+                cron = Cron.parse(row.schedule, row.cron_timezone or None)
+                row.advance(expected=None, next_fire_at=cron.next_after(now), last_fired_at=None)
             except (OperationalError, InterfaceError):
                 raise
             except Exception as exc:  # one row never stops the others

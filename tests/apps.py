@@ -34,7 +34,7 @@ def break_loop(which: str) -> None:
         raise InjectedFault(f"injected fault in the {which} loop")
 
     if which == "scheduler":
-        Scheduler._seconds_to_next = fail  # type: ignore[method-assign,assignment]
+        Scheduler._seconds_to_next = fail  # type: ignore[method-assign]
     elif which == "worker":
         Worker._finished = fail  # type: ignore[method-assign,assignment]
     else:

@@ -199,6 +199,7 @@ def test_three_schedulers_fire_each_slot_of_a_burst_once_with_one_killed_mid_bur
     for run_id, name, created in WorkflowRun.objects.filter(
         schedule_name__startswith="burst-"
     ).values_list("workflow_id", "schedule_name", "created_at"):
+        assert name is not None
         at = datetime.fromisoformat(run_id[len(f"sched-{name}-") :])
         slots[name].append(at)
         if created < at:
