@@ -132,10 +132,30 @@ class Planner:
         return template
 
 
+def relax_commit(using: str) -> None:
+    """On PostgreSQL, let this transaction's COMMIT return before its WAL is flushed
+    (``synchronous_commit = off``, this transaction only).
+
+    A fire can afford it: the commit is visible at once, and PostgreSQL loses a recent
+    asynchronous commit only in a server crash, and then as a whole, the run rows with the
+    schedules' moved ``next_fire_at``, never one without the other. Those slots are then
+    due again, and the next tick fires them under the same run ids; no later commit (a
+    worker's claim of one of those runs) can survive the crash without them, because the
+    WAL is flushed in order.
+    """
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def commit_fires(using: str, fires: list[PlannedFire]) -> list[PlannedFire]:
     """Inside the caller's transaction: move the schedules on (one compare-and-set) and
     insert the runs of those it moved (one INSERT that skips runs that exist, such as
     backfilled slots); the fires that took place."""
+    if not fires:
+        return []
+    relax_commit(using)
     moved = advance_due(
         using,
         [
