@@ -10,9 +10,9 @@ import re
 from argparse import ArgumentTypeError
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_durable import retention
 from django_durable.models import RunStatus, ScheduleStatus
@@ -21,10 +21,24 @@ _DURATION = re.compile(r"([0-9]+)([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+class SubcommandParser(CommandParser):
+    """A subcommand's parser: a bad option value is one line on stderr (and exit status
+    2), not the usage text followed by the error."""
+
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise CommandError(f"Error: {message}")
+
+
 def add_subcommands(parser: CommandParser) -> None:
     """Add every subcommand of ``durable`` to ``parser``; the chosen one is ``subcommand``."""
     sub = parser.add_subparsers(
-        title="subcommands", dest="subcommand", metavar="SUBCOMMAND", required=True
+        title="subcommands",
+        dest="subcommand",
+        metavar="SUBCOMMAND",
+        required=True,
+        parser_class=SubcommandParser,
     )
     _add_run_parsers(sub)
     _add_schedule_parsers(sub)

@@ -325,22 +325,33 @@ def test_the_durable_command_refuses_a_backfill_outside_the_range_in_one_line(st
     assert not WorkflowRun.objects.exists()
 
 
-def test_the_durable_command_exits_non_zero_with_one_error_line():
+@pytest.mark.parametrize(
+    ("argv", "status", "says"),
+    [
+        (["list", "--limit", str(10**20)], 2, "expected a number <= 2147483647"),
+        (
+            ["backfill", "x", "--start", "0001-01-01", "--end", "2026-01-01"],
+            1,
+            "outside the range",
+        ),
+    ],
+    ids=["limit-past-the-column", "backfill-in-year-1"],
+)
+def test_the_durable_command_exits_non_zero_with_one_error_line(argv, status, says):
     """The command as a user runs it: the status and stderr of a real process."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(DATABASE_URL=child_database_url(), DJANGO_SETTINGS_MODULE="tests.settings")
-    argv = ["durable", "backfill", "x", "--start", "0001-01-01", "--end", "2026-01-01"]
     done = subprocess.run(
-        [sys.executable, str(MANAGE), *argv],
+        [sys.executable, str(MANAGE), "durable", *argv],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
         check=False,
     )
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == status, done.stderr
     assert done.stderr.strip().count("\n") == 0, done.stderr
-    assert "Traceback" not in done.stderr and "outside the range" in done.stderr
+    assert "Traceback" not in done.stderr and says in done.stderr
 
 
 # ---------------------------------------------------------------- backfill of slots to come
