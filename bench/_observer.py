@@ -13,6 +13,11 @@ at commit. Each notification, or every ``poll`` seconds without one, it looks:
   being committed: the time at which the count reaches a fraction of the schedules is
   when that fraction of the burst was committed, to within ``count_every``.
 
+  With one scheduler (``incremental``) it counts only the runs created after the newest
+  one it has seen: that scheduler's batches are sequential, and the runs of a batch are
+  built after the previous batch committed, so a run created earlier than a visible one
+  is visible too. The count then costs the size of one batch, not of the burst so far.
+
 The scheduler's own timestamps (``created_at``) play no part: a run counts from the
 moment another connection can read it.
 """
@@ -23,7 +28,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -54,6 +59,7 @@ class Observer(threading.Thread):
         per_second: bool,
         poll: float = 0.1,
         count_every: float = 0.02,
+        incremental: bool = False,
     ) -> None:
         super().__init__(name="observer", daemon=True)
         self.conn = psycopg.connect(dsn, dbname=dbname, autocommit=True)
@@ -61,6 +67,8 @@ class Observer(threading.Thread):
         self.per_second = per_second
         self.poll = poll
         self.count_every = count_every
+        self.incremental = incremental
+        self._newest: dict[datetime, datetime] = {}
         self.seen = Seen()
         self.stopping = threading.Event()
         self._last_id = ""
@@ -104,13 +112,19 @@ class Observer(threading.Thread):
     def _count(self, slot: datetime) -> None:
         started = self._last_count = time.time()
         suffix = slot.isoformat(timespec="seconds")
-        (count,) = self.conn.execute(
-            "SELECT count(*) FROM django_durable_workflowrun "
-            "WHERE created_at >= %s AND workflow_id LIKE %s",
-            [slot, f"sched-{MINUTE_PREFIX}%-{suffix}"],
-        ).fetchone() or (0,)
+        after = self._newest.get(slot, slot - timedelta(seconds=1))
+        count, newest = self.conn.execute(
+            "SELECT count(*), max(created_at) FROM django_durable_workflowrun "
+            "WHERE created_at > %s AND workflow_id LIKE %s",
+            [after, f"sched-{MINUTE_PREFIX}%-{suffix}"],
+        ).fetchone() or (0, None)
         self.seen.polls += 1
-        self.seen.minute.setdefault(slot, []).append((started, int(count)))
+        counts = self.seen.minute.setdefault(slot, [])
+        if self.incremental:
+            if newest is not None:
+                self._newest[slot] = newest
+            count += counts[-1][1] if counts else 0
+        counts.append((started, int(count)))
 
 
 def burst_lags(counts: list[tuple[float, int]], slot: datetime, total: int) -> dict[str, float]:

@@ -208,7 +208,8 @@ def measure(args: argparse.Namespace, schedulers: int, logs: Path) -> dict[str, 
         SCRATCH_DATABASE,
         minute_schedules=args.schedules,
         per_second=args.per_second,
-        count_every=0.02 if args.schedules <= 20000 else 0.25,
+        count_every=0.02 if schedulers == 1 else 0.25,
+        incremental=schedulers == 1,
     )
     observer.start()
     procs = _start(schedulers, logs)

@@ -34,7 +34,7 @@ from django_durable.models import WorkflowRun, WorkflowSchedule
 from django_durable.models.bulk import as_text, insert_ignoring_conflicts, prepared_row
 from django_durable.models.due import Advance, DueSchedule, advance_due, select_due
 from django_durable.registry import WorkflowInfo
-from django_durable.schedules.fire import FirePlan, plan, slot_run, slot_run_id, workflow_named
+from django_durable.schedules.fire import shared_plan, slot_run, slot_run_id, workflow_named
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +68,13 @@ class PlannedFire:
 
 class Planner:
     """Plans the fires of one batch at ``now`` (the instant its due schedules are judged
-    at), computing each shared piece once."""
+    at), computing each shared piece once: the slots of each distinct (cron, timezone,
+    next fire time) once per tick (``fire.shared_plan``), the run of each distinct
+    (workflow, timezone, context, slot) once per batch."""
 
     def __init__(self, using: str, *, now: datetime, cap: int, grace: timedelta) -> None:
         self.connection = connections[using]
         self.now, self.cap, self.grace = now, cap, grace
-        self._plans: dict[tuple[Cron, datetime, bool], FirePlan] = {}
         self._templates: dict[tuple[str, Cron, str | None, datetime], list[Any]] = {}
         self._queues: set[str] = set()
 
@@ -85,17 +86,9 @@ class Planner:
             registry.get_queue(row.queue_name)  # undeclared here: left to another scheduler
             self._queues.add(row.queue_name)
         cron = Cron.parse(row.schedule, row.cron_timezone)
-        key = (cron, row.next_fire_at, row.automatic_backfill)
-        fire_plan = self._plans.get(key)
-        if fire_plan is None:
-            fire_plan = self._plans[key] = plan(
-                cron,
-                row.next_fire_at,
-                self.now,
-                automatic_backfill=row.automatic_backfill,
-                cap=self.cap,
-                grace=self.grace,
-            )
+        fire_plan = shared_plan(
+            cron, row.next_fire_at, self.now, row.automatic_backfill, self.cap, self.grace
+        )
         runs = []
         for slot in fire_plan.slots:
             run = list(self._template(info, cron, row.context, slot))
@@ -104,7 +97,7 @@ class Planner:
             runs.append(run)
         return PlannedFire(
             row=row,
-            slots=fire_plan.slots,
+            slots=list(fire_plan.slots),
             next_fire_at=fire_plan.next_fire_at,
             missed=fire_plan.missed,
             queue_name=queue,

@@ -9,6 +9,7 @@ schedule row with the same pieces.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections import deque
@@ -25,7 +26,7 @@ from django_durable.engine import runs
 from django_durable.exceptions import RegistrationError
 from django_durable.models import RunStatus, WorkflowRun, WorkflowSchedule
 from django_durable.models.bulk import prepare
-from django_durable.models.due import DueSchedule
+from django_durable.models.due import DueSchedule, time_text
 from django_durable.registry import FuncType, WorkflowInfo
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,23 @@ def plan(
         start, missed = now - grace, True
     slots, cut = _newest_slots(cron, start, now, cap)
     return FirePlan(slots=slots, next_fire_at=cron.next_after(now), missed=missed or cut)
+
+
+@functools.lru_cache(maxsize=4096)
+def shared_plan(
+    cron: Cron,
+    next_fire_at: datetime,
+    now: datetime,
+    automatic_backfill: bool,
+    cap: int,
+    grace: timedelta,
+) -> FirePlan:
+    """``plan()``, computed once for all the schedules that share its arguments (a burst
+    of thousands of schedules with one cron, due at one instant, is one computation per
+    tick). The result is shared: do not modify it."""
+    return plan(
+        cron, next_fire_at, now, automatic_backfill=automatic_backfill, cap=cap, grace=grace
+    )
 
 
 def _newest_slots(
@@ -180,7 +198,7 @@ def due_schedule(row: WorkflowSchedule, using: str) -> DueSchedule:
     opts = WorkflowSchedule._meta
     return DueSchedule(
         key=prepare(opts.get_field("schedule_id"), row.pk, connection),
-        version=prepare(opts.get_field("updated_at"), row.updated_at, connection),
+        version=time_text(connection, row.updated_at),
         schedule_name=row.schedule_name,
         workflow_name=row.workflow_name,
         workflow_class_name=row.workflow_class_name or None,
@@ -188,7 +206,7 @@ def due_schedule(row: WorkflowSchedule, using: str) -> DueSchedule:
         cron_timezone=row.cron_timezone or None,
         context=None if row.context is None else json.dumps(row.context),
         next_fire_at=row.next_fire_at,
-        expected=connection.ops.adapt_datetimefield_value(row.next_fire_at),
+        expected=time_text(connection, row.next_fire_at),
         automatic_backfill=row.automatic_backfill,
         queue_name=row.queue_name or None,
     )
