@@ -5,12 +5,12 @@ bounded batches, each one transaction (``schedules.batch``); between batches it 
 clock, fires first whatever came due meanwhile (a per-second schedule never waits behind
 a burst of thousands), and checks for a stop request, so ``stop()`` takes effect within
 one batch. Batches start small (the schedules due first fire within milliseconds) and
-grow while a burst lasts, up to ``batch_size`` rows or about ``batch_seconds`` each.
+grow while a burst lasts, up to ``batch_size`` rows or about ``batch_seconds`` each; on
+PostgreSQL helper threads fire batches of a burst too (``burst.BurstCrew``).
 
-The loop keeps its database connection between ticks, whatever ``CONN_MAX_AGE`` says,
-checks it after an error or a long idle time, and reconnects at once when it was lost.
-It sleeps until the earliest ``next_fire_at`` or the poll interval, and on PostgreSQL
-wakes at once when a schedule is created, edited or resumed anywhere.
+The loop keeps its connection between ticks whatever ``CONN_MAX_AGE`` says (checked
+after an error or a long idle time), sleeps until the earliest ``next_fire_at`` or the
+poll interval, and on PostgreSQL wakes at once when a schedule changes anywhere.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 
 from django_durable import conf, registry
+from django_durable.burst import BurstCrew
 from django_durable.cron import Cron
 from django_durable.db import SCHEDULE_CHANNEL, is_postgresql, listen
 from django_durable.exceptions import ConfigurationError, DurableError
@@ -56,7 +57,8 @@ class Scheduler:
     slow); older slots were missed and are enqueued only by schedules with automatic
     backfill, at most ``max_backfill`` (default ``DURABLE["MAX_BACKFILL"]``) per fire.
     A batch takes at most ``batch_size`` schedules, fewer when that would take longer
-    than about ``batch_seconds``.
+    than about ``batch_seconds``; on PostgreSQL, ``run()`` fires the batches of a burst on
+    ``burst_connections`` connections at once.
     """
 
     def __init__(
@@ -70,28 +72,27 @@ class Scheduler:
         clock: Callable[[], datetime] = timezone.now,
         batch_size: int = 1000,
         batch_seconds: float = 0.025,
+        burst_connections: int = 2,
     ) -> None:
         self.poll_interval = float(
             poll_interval if poll_interval is not None else conf.get("POLL_INTERVAL")
         )
         if self.poll_interval < 0:
             raise ConfigurationError(f"poll_interval must be >= 0, got {poll_interval!r}.")
-        cap = max_backfill if max_backfill is not None else conf.get("MAX_BACKFILL")
-        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-            raise ConfigurationError(f"MAX_BACKFILL must be an int >= 1, got {cap!r}.")
-        self.max_backfill = cap
+        self.max_backfill = _count(
+            "MAX_BACKFILL", max_backfill if max_backfill is not None else conf.get("MAX_BACKFILL")
+        )
         if grace is not None and grace < 0:
             raise ConfigurationError(f"grace must be >= 0 seconds, got {grace!r}.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigurationError(f"batch_size must be an int >= 1, got {batch_size!r}.")
         if not batch_seconds > 0:
             raise ConfigurationError(f"batch_seconds must be > 0, got {batch_seconds!r}.")
         self.grace = grace
         self.once = once
         self.listen = listen
         self.clock = clock
-        self.batch_size = batch_size
+        self.batch_size = _count("batch_size", batch_size)
         self.batch_seconds = float(batch_seconds)
+        self.burst_connections = _count("burst_connections", burst_connections)
         self.fired = 0
         self.batches = 0
         self._size = min(FIRST_BATCH, batch_size)
@@ -103,6 +104,8 @@ class Scheduler:
         self._logged: set[tuple[str, str]] = set()
         self._skipped: dict[Any, tuple[Any, Any]] = {}
         self._next_review = 0.0
+        self._lock = threading.Lock()
+        self._crew: BurstCrew | None = None
 
     # -- public ------------------------------------------------------------------------
 
@@ -119,6 +122,8 @@ class Scheduler:
                 daemon=True,
             )
             self._listener.start()
+        if self.burst_connections > 1 and not self.once and is_postgresql(alias):
+            self._crew = BurstCrew(self.burst_connections - 1)
         logger.info("Scheduler started", extra={"action": "scheduler_started"})
         backoff = max(self.poll_interval, 0.1)
         failures = 0
@@ -149,6 +154,9 @@ class Scheduler:
                 self._wake.wait(wait)
         finally:
             self._stopping.set()
+            if self._crew is not None:
+                self._crew.close()
+                self._crew = None
             if self._listener is not None:
                 self._listener.join(5)
             connections.close_all()
@@ -175,18 +183,27 @@ class Scheduler:
             self._review(start)
         names = registry.workflow_names()
         self._size = min(FIRST_BATCH, self.batch_size)
-        enqueued, fresh_from = 0, start
-        while not self._stopping.is_set():
-            count, more = self._fire(EARLIEST, start, names, grace)
-            enqueued += count
-            if not more or self._stopping.is_set():
-                break
-            if not fixed:
-                # Whatever came due since the tick began goes before the rest of a burst.
-                current = self.clock()
-                if current > fresh_from:
-                    enqueued += self._drain(fresh_from, current, names, grace)
-                    fresh_from = current
+        enqueued, more = self._fire(EARLIEST, start, names, grace)
+        fresh_from, crew = start, None
+        if more and self._crew is not None and not self._stopping.is_set():
+            # A burst: the helpers fire batches of it too, each on its own connection.
+            crew = self._crew
+            crew.begin(lambda: self._fire(EARLIEST, start, names, grace), self._stopping)
+        try:
+            while more and not self._stopping.is_set() and not (crew and crew.finished):
+                if not fixed:
+                    # What came due since the tick began goes before the rest of a burst.
+                    current = self.clock()
+                    if current > fresh_from:
+                        enqueued += self._drain(fresh_from, current, names, grace)
+                        fresh_from = current
+                if self._stopping.is_set():
+                    break
+                count, more = self._fire(EARLIEST, start, names, grace)
+                enqueued += count
+        finally:
+            if crew is not None:
+                enqueued += crew.end()
         self._last_tick_seconds = time.monotonic() - began
         self._last_used = time.monotonic()
         return enqueued
@@ -225,13 +242,14 @@ class Scheduler:
             after=after,
             upto=upto,
             workflow_names=names,
-            skipped=list(self._skipped.values()),
+            skipped=self._skipped_keys(),
             limit=limit,
             cap=self.max_backfill,
             grace=grace,
         )
-        self.batches += 1
-        self.fired += batch.enqueued
+        with self._lock:
+            self.batches += 1
+            self.fired += batch.enqueued
         return batch
 
     def _one_by_one(
@@ -263,6 +281,10 @@ class Scheduler:
             enqueued += batch.enqueued
         return enqueued
 
+    def _skipped_keys(self) -> list[tuple[Any, Any]]:
+        with self._lock:
+            return list(self._skipped.values())
+
     def _grow(self, rows: int, seconds: float) -> None:
         """Size the next batch of a burst to take about ``batch_seconds``."""
         target = self.batch_size if seconds <= 0 else int(rows * self.batch_seconds / seconds)
@@ -282,7 +304,7 @@ class Scheduler:
         earliest = earliest_due(
             conf.database_alias(),
             workflow_names=registry.workflow_names(),
-            skipped=list(self._skipped.values()),
+            skipped=self._skipped_keys(),
         )
         if earliest is None:
             return self.poll_interval
@@ -318,13 +340,16 @@ class Scheduler:
     def _skip(self, row: DueSchedule, reason: str) -> None:
         """Leave a schedule that cannot fire here until it changes or the next review
         (logged once per reason)."""
-        self._skipped[row.key] = (row.key, row.version)
+        with self._lock:
+            self._skipped[row.key] = (row.key, row.version)
         self._log_skipped(row.schedule_name, reason)
 
     def _log_skipped(self, name: str, reason: str) -> None:
         key = (name, reason)
-        if key not in self._logged:
+        with self._lock:
+            first = key not in self._logged
             self._logged.add(key)
+        if first:
             logger.error(
                 "Schedule %s cannot fire here and was skipped: %s",
                 name,
@@ -337,7 +362,8 @@ class Scheduler:
         written without one, and report due ones whose workflow is not registered here
         (another scheduler that knows it may fire them)."""
         self._next_review = time.monotonic() + REVIEW_SECONDS
-        self._skipped.clear()
+        with self._lock:
+            self._skipped.clear()
         known = registry.workflow_names()
         rows = WorkflowSchedule.objects.using(conf.database_alias())
         # Only the columns needed: a row's other values (its context) may be unreadable.
@@ -361,6 +387,12 @@ class Scheduler:
                 f"workflow {workflow!r} is not registered in this process "
                 f"(removed from the code?)",
             )
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}.")
+    return value
 
 
 def _reason(exc: BaseException) -> str:

@@ -480,3 +480,38 @@ def test_without_update_from_apply_schedules_updates_changed_rows(without_update
             "schedule_name", "context"
         )
     ) == {f"u{i}": {"i": i} for i in range(3)}
+
+
+@COMMITS
+def test_on_postgresql_a_burst_is_fired_on_several_connections_at_once():
+    if connection.vendor != "postgresql":
+        pytest.skip("batches lock different rows on PostgreSQL only")
+    names = burst(300)
+    box: list[Scheduler] = []
+    clock = Clock(on_read=stop_after(box, 30))
+    box.append(Scheduler(poll_interval=0, grace=60, listen=False, clock=clock, batch_size=20))
+    opened: list[str] = []
+
+    def count(sender: Any, connection: Any, **kwargs: Any) -> None:
+        opened.append(threading.current_thread().name)
+
+    connection_created.connect(count)
+    try:
+        thread = threading.Thread(target=box[0].run, name="scheduler-under-test")
+        thread.start()
+        thread.join(60)
+    finally:
+        connection_created.disconnect(count)
+
+    assert not thread.is_alive()
+    assert fired("burst-") == set(names)
+    assert WorkflowRun.objects.filter(schedule_name__startswith="burst-").count() == 300
+    assert box[0].fired == 300
+    # The scheduler's thread and one helper, each with its own connection.
+    assert opened.count("scheduler-under-test") == 1
+    assert opened.count("durable-scheduler-burst-1") == 1
+
+
+def test_burst_connections_must_be_at_least_one():
+    with pytest.raises(durable.ConfigurationError, match="burst_connections"):
+        Scheduler(burst_connections=0)
