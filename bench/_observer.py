@@ -8,15 +8,15 @@ at commit. Each notification, or every ``poll`` seconds without one, it looks:
 - at the per-second schedule's runs it has not seen yet (an indexed query: its partial
   schedule index, ids that sort by slot): each is stamped with the time the query
   started, which follows its commit by the notification's delivery;
-- at how many runs of the current per-minute slot are visible (a count over the run
-  table's ``created_at`` index), at most every ``count_every`` seconds while a burst is
-  being committed: the time at which the count reaches a fraction of the schedules is
-  when that fraction of the burst was committed, to within ``count_every``.
-
-  With one scheduler (``incremental``) it counts only the runs created after the newest
-  one it has seen: that scheduler's batches are sequential, and the runs of a batch are
-  built after the previous batch committed, so a run created earlier than a visible one
-  is visible too. The count then costs the size of one batch, not of the burst so far.
+- at how many runs of the current per-minute slot are visible, at most every
+  ``count_every`` seconds while a burst is being committed: the time at which the count
+  reaches a fraction of the schedules is when that fraction of the burst was committed,
+  to within ``count_every``. It counts the runs of each committing transaction (a batch)
+  once, by its transaction id (``xmin``), among the runs created less than ``margin``
+  seconds before the newest one it has seen (the run table's ``created_at`` index): a
+  batch's runs are built at most a batch's duration before it commits, so an older batch
+  that commits late is still found, and a poll reads a fraction of a second of runs, not
+  the whole burst.
 
 The scheduler's own timestamps (``created_at``) play no part: a run counts from the
 moment another connection can read it.
@@ -58,8 +58,8 @@ class Observer(threading.Thread):
         minute_schedules: int,
         per_second: bool,
         poll: float = 0.1,
-        count_every: float = 0.02,
-        incremental: bool = False,
+        count_every: float = 0.025,
+        margin: float = 0.5,
     ) -> None:
         super().__init__(name="observer", daemon=True)
         self.conn = psycopg.connect(dsn, dbname=dbname, autocommit=True)
@@ -67,8 +67,9 @@ class Observer(threading.Thread):
         self.per_second = per_second
         self.poll = poll
         self.count_every = count_every
-        self.incremental = incremental
+        self.margin = timedelta(seconds=margin)
         self._newest: dict[datetime, datetime] = {}
+        self._batches: dict[datetime, dict[str, int]] = {}
         self.seen = Seen()
         self.stopping = threading.Event()
         self._last_id = ""
@@ -112,19 +113,18 @@ class Observer(threading.Thread):
     def _count(self, slot: datetime) -> None:
         started = self._last_count = time.time()
         suffix = slot.isoformat(timespec="seconds")
-        after = self._newest.get(slot, slot - timedelta(seconds=1))
-        count, newest = self.conn.execute(
-            "SELECT count(*), max(created_at) FROM django_durable_workflowrun "
-            "WHERE created_at > %s AND workflow_id LIKE %s",
+        after = self._newest.get(slot, slot) - self.margin
+        rows = self.conn.execute(
+            "SELECT xmin::text, count(*), max(created_at) FROM django_durable_workflowrun "
+            "WHERE created_at > %s AND workflow_id LIKE %s GROUP BY 1",
             [after, f"sched-{MINUTE_PREFIX}%-{suffix}"],
-        ).fetchone() or (0, None)
+        ).fetchall()
         self.seen.polls += 1
-        counts = self.seen.minute.setdefault(slot, [])
-        if self.incremental:
-            if newest is not None:
-                self._newest[slot] = newest
-            count += counts[-1][1] if counts else 0
-        counts.append((started, int(count)))
+        batches = self._batches.setdefault(slot, {})
+        for xid, count, newest in rows:
+            batches.setdefault(xid, int(count))
+            self._newest[slot] = max(self._newest.get(slot, newest), newest)
+        self.seen.minute.setdefault(slot, []).append((started, sum(batches.values())))
 
 
 def burst_lags(counts: list[tuple[float, int]], slot: datetime, total: int) -> dict[str, float]:
