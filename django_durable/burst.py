@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import Callable
 
-from django.db import connections
+from django.db import DatabaseError, connections
 
 FireOne = Callable[[], tuple[int, bool]]
 """Fire one batch of the burst: (slots enqueued, whether more may be due)."""
@@ -42,6 +42,8 @@ class _Helper(threading.Thread):
                         if not more:
                             finished.set()
                 except BaseException as exc:  # handed to the scheduler's thread
+                    if isinstance(exc, DatabaseError):
+                        connections.close_all()  # the next burst opens a fresh one
                     self.error = exc
                     finished.set()
                 finally:
