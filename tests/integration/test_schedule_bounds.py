@@ -337,6 +337,7 @@ def test_the_durable_command_refuses_a_backfill_outside_the_range_in_one_line(st
     ],
     ids=["limit-past-the-column", "backfill-in-year-1"],
 )
+@pytest.mark.django_db(transaction=True)  # no transaction of this test holds SQLite's lock
 def test_the_durable_command_exits_non_zero_with_one_error_line(argv, status, says):
     """The command as a user runs it: the status and stderr of a real process."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
