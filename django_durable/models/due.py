@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -52,7 +52,9 @@ _TIMES = ("updated_at", "next_fire_at")
 
 
 def _column(q: Quote, postgresql: bool, name: str) -> str:
-    """A column of the SELECT; the times as exact UTC text."""
+    """A column of the SELECT; the key and the times as text."""
+    if name == "schedule_id" and postgresql:
+        return f"{q(name)}::text"
     if name not in _TIMES:
         return q(name)
     if postgresql:  # explicit, whatever the session's DateStyle and TimeZone
@@ -60,12 +62,11 @@ def _column(q: Quote, postgresql: bool, name: str) -> str:
     return f"CAST({q(name)} AS TEXT)"  # as Django stores it: naive UTC
 
 
-@dataclass(frozen=True, kw_only=True)
-class DueSchedule:
-    """A due schedule as the scheduler reads it."""
+class DueSchedule(NamedTuple):
+    """A due schedule as the scheduler reads it (a tuple: bursts build thousands)."""
 
-    key: Any
-    """The primary key as the database returns it."""
+    key: str
+    """The primary key as text (see :func:`key_text`)."""
     version: str
     """``updated_at`` as exact text (see :func:`time_text`): a skipped row is retried once
     it changes."""
@@ -91,11 +92,10 @@ class DueSchedule:
     """The queue of its runs, ``None`` for the internal one."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Advance:
+class Advance(NamedTuple):
     """How the compare-and-set moves one fired schedule on."""
 
-    key: Any
+    key: str
     """The primary key, as in :class:`DueSchedule`."""
     expected: str
     """The ``next_fire_at`` it was selected with, as in :class:`DueSchedule`."""
@@ -103,6 +103,11 @@ class Advance:
     """Its next slot."""
     last_fired_at: datetime | None
     """The last slot it enqueued (``None``: keep the previous one)."""
+
+
+def key_text(connection: BaseDatabaseWrapper, key: uuid.UUID) -> str:
+    """A schedule's primary key as the due SELECT returns it."""
+    return str(key) if connection.vendor == "postgresql" else key.hex
 
 
 def time_text(connection: BaseDatabaseWrapper, value: datetime) -> str:
@@ -198,18 +203,18 @@ def select_due(
         rows = cursor.fetchall()
     return [
         DueSchedule(
-            key=key,
-            version=version,
-            schedule_name=name,
-            workflow_name=workflow,
-            workflow_class_name=class_name or None,
-            schedule=cron,
-            cron_timezone=zone or None,
-            context=context,
-            next_fire_at=_aware(next_fire_at),
-            expected=next_fire_at,
-            automatic_backfill=bool(backfill),
-            queue_name=queue or None,
+            key,
+            version,
+            name,
+            workflow,
+            class_name or None,
+            cron,
+            zone or None,
+            context,
+            _aware(next_fire_at),
+            next_fire_at,
+            bool(backfill),
+            queue or None,
         )
         for (
             key,
@@ -259,11 +264,11 @@ def _advance_sql(q: Quote, postgresql: bool, connection: BaseDatabaseWrapper) ->
         f"WHERE {table}.{q('schedule_id')} = v.{q('key')} "
         f"AND {table}.{q('status')} = '{ScheduleStatus.ACTIVE.value}' "
         f"AND {table}.{q('next_fire_at')} = v.{q('expected')} "
-        f"RETURNING {table}.{q('schedule_id')}"
+        f"RETURNING {table}.{q('schedule_id')}{'::text' if postgresql else ''}"
     )
 
 
-def advance_due(using: str, moves: Sequence[Advance], now: datetime) -> set[Any]:
+def advance_due(using: str, moves: Sequence[Advance], now: datetime) -> set[str]:
     """Move fired schedules on in one compare-and-set statement: each row still active
     with its expected ``next_fire_at`` gets its new one (and ``last_fired_at``); the keys
     of the rows moved (the others were moved or paused by someone else)."""
@@ -293,7 +298,7 @@ def advance_due(using: str, moves: Sequence[Advance], now: datetime) -> set[Any]
 
 def _advance_one_by_one(
     connection: BaseDatabaseWrapper, cursor: Any, rows: list[tuple[Any, ...]], stamp: Any
-) -> set[Any]:
+) -> set[str]:
     q = connection.ops.quote_name
     sql = (
         f"UPDATE {q(WorkflowSchedule._meta.db_table)} SET {q('next_fire_at')} = %s, "  # noqa: S608

@@ -19,22 +19,22 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.utils import timezone
 
 from django_durable import registry, signals
 from django_durable.cron import Cron
-from django_durable.db import exclusive_transaction, notify
+from django_durable.db import NOTIFY_CHANNEL, exclusive_transaction, notify
 from django_durable.engine import events
 from django_durable.models import WorkflowRun, WorkflowSchedule
 from django_durable.models.bulk import as_text, insert_ignoring_conflicts, prepared_row
 from django_durable.models.due import Advance, DueSchedule, advance_due, select_due
 from django_durable.registry import WorkflowInfo
-from django_durable.schedules.fire import shared_plan, slot_run, slot_run_id, workflow_named
+from django_durable.schedules.fire import FirePlan, shared_plan, slot_run, workflow_named
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,8 @@ _ID, _SCHEDULE, _QUEUE = (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class PlannedFire:
-    """One schedule's fire, ready to commit."""
+class PlannedFire(NamedTuple):
+    """One schedule's fire, ready to commit (a tuple: bursts build thousands)."""
 
     row: DueSchedule
     """The schedule as selected."""
@@ -58,7 +57,7 @@ class PlannedFire:
     """Whether due slots were left out."""
     queue_name: str
     """The queue of its runs."""
-    runs: list[list[Any]] = field(repr=False)
+    runs: list[list[Any]]
     """Its run rows, prepared for the INSERT (one per slot)."""
 
     @property
@@ -75,46 +74,66 @@ class Planner:
     def __init__(self, using: str, *, now: datetime, cap: int, grace: timedelta) -> None:
         self.connection = connections[using]
         self.now, self.cap, self.grace = now, cap, grace
-        self._templates: dict[tuple[str, Cron, str | None, datetime], list[Any]] = {}
+        self._infos: dict[tuple[str, str | None], WorkflowInfo] = {}
+        self._crons: dict[tuple[str, str | None], Cron] = {}
+        self._plans: dict[tuple[str, str | None, str, bool], FirePlan] = {}
+        self._templates: dict[tuple[str, str | None, str | None, datetime], list[Any]] = {}
+        self._ids: dict[datetime, str] = {}
         self._queues: set[str] = set()
 
     def fire_of(self, row: DueSchedule) -> PlannedFire:
         """The fire of one due schedule; raises what makes it unable to fire here."""
-        info = workflow_named(row.schedule_name, row.workflow_name, row.workflow_class_name)
+        info = self._infos.get((row.workflow_name, row.workflow_class_name))
+        if info is None:
+            info = workflow_named(row.schedule_name, row.workflow_name, row.workflow_class_name)
+            self._infos[(row.workflow_name, row.workflow_class_name)] = info
         queue = row.queue_name or registry.INTERNAL_QUEUE_NAME
         if row.queue_name and row.queue_name not in self._queues:
             registry.get_queue(row.queue_name)  # undeclared here: left to another scheduler
             self._queues.add(row.queue_name)
-        cron = Cron.parse(row.schedule, row.cron_timezone)
-        fire_plan = shared_plan(
-            cron, row.next_fire_at, self.now, row.automatic_backfill, self.cap, self.grace
-        )
+        plan_key = (row.schedule, row.cron_timezone, row.expected, row.automatic_backfill)
+        fire_plan = self._plans.get(plan_key)
+        cron = self._cron(row)
+        if fire_plan is None:
+            fire_plan = self._plans[plan_key] = shared_plan(
+                cron, row.next_fire_at, self.now, row.automatic_backfill, self.cap, self.grace
+            )
         runs = []
         for slot in fire_plan.slots:
-            run = list(self._template(info, cron, row.context, slot))
-            run[_ID] = slot_run_id(row.schedule_name, slot)
+            run = list(self._template(info, cron, row, slot))
+            run[_ID] = f"sched-{row.schedule_name}-{self._slot_text(slot)}"
             run[_SCHEDULE], run[_QUEUE] = row.schedule_name, queue
             runs.append(run)
         return PlannedFire(
-            row=row,
-            slots=list(fire_plan.slots),
-            next_fire_at=fire_plan.next_fire_at,
-            missed=fire_plan.missed,
-            queue_name=queue,
-            runs=runs,
+            row, list(fire_plan.slots), fire_plan.next_fire_at, fire_plan.missed, queue, runs
         )
 
+    def _cron(self, row: DueSchedule) -> Cron:
+        key = (row.schedule, row.cron_timezone)
+        cron = self._crons.get(key)
+        if cron is None:
+            cron = self._crons[key] = Cron.parse(row.schedule, row.cron_timezone)
+        return cron
+
+    def _slot_text(self, slot: datetime) -> str:
+        text = self._ids.get(slot)
+        if text is None:  # the suffix of slot_run_id()
+            text = self._ids[slot] = slot.astimezone(UTC).isoformat(timespec="seconds")
+        return text
+
     def _template(
-        self, info: WorkflowInfo, cron: Cron, context: str | None, slot: datetime
+        self, info: WorkflowInfo, cron: Cron, row: DueSchedule, slot: datetime
     ) -> list[Any]:
-        key = (info.name, cron, context, slot)
+        # The run depends on the schedule only through its workflow, the timezone that
+        # ``scheduled_at`` is given in, and its context.
+        key = (info.name, row.cron_timezone, row.context, slot)
         template = self._templates.get(key)
         if template is None:
             run = slot_run(
                 info,
                 cron=cron,
                 slot=slot,
-                context=None if context is None else json.loads(context),
+                context=None if row.context is None else json.loads(row.context),
                 run_id="",
                 schedule_name="",
                 queue_name=None,
@@ -125,21 +144,31 @@ class Planner:
         return template
 
 
-def relax_commit(using: str) -> None:
-    """On PostgreSQL, let this transaction's COMMIT return before its WAL is flushed
-    (``synchronous_commit = off``, this transaction only).
+_FINISH_SQL = (
+    "SELECT set_config('synchronous_commit', 'off', true), "
+    "(SELECT count(pg_notify(%s, queue)) FROM jsonb_array_elements_text(%s::jsonb) AS queue)"
+)
 
-    A fire can afford it: the commit is visible at once, and PostgreSQL loses a recent
-    asynchronous commit only in a server crash, and then as a whole, the run rows with the
-    schedules' moved ``next_fire_at``, never one without the other. Those slots are then
-    due again, and the next tick fires them under the same run ids; no later commit (a
-    worker's claim of one of those runs) can survive the crash without them, because the
-    WAL is flushed in order.
+
+def finish(using: str, queues: list[str]) -> None:
+    """The last statement of a batch: wake the workers of ``queues`` when it commits, and
+    on PostgreSQL let its COMMIT return before its WAL is flushed (``synchronous_commit``
+    off, this transaction only), both in one round trip.
+
+    A fire can afford an asynchronous commit: the commit is visible at once, and
+    PostgreSQL loses a recent one only in a server crash, and then as a whole, the run
+    rows with the schedules' moved ``next_fire_at``, never one without the other. Those
+    slots are then due again, and the next tick fires them under the same run ids; no
+    later commit (a worker's claim of one of those runs) can survive the crash without
+    them, because the WAL is flushed in order.
     """
     connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    if connection.vendor != "postgresql":
+        for queue in queues:
+            notify(using, queue)  # nothing to send on SQLite
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_FINISH_SQL, [NOTIFY_CHANNEL, json.dumps(queues)])
 
 
 def commit_fires(using: str, fires: list[PlannedFire]) -> list[PlannedFire]:
@@ -148,15 +177,14 @@ def commit_fires(using: str, fires: list[PlannedFire]) -> list[PlannedFire]:
     backfilled slots); the fires that took place."""
     if not fires:
         return []
-    relax_commit(using)
     moved = advance_due(
         using,
         [
             Advance(
-                key=item.row.key,
-                expected=item.row.expected,
-                next_fire_at=item.next_fire_at,
-                last_fired_at=item.slots[-1] if item.slots else None,
+                item.row.key,
+                item.row.expected,
+                item.next_fire_at,
+                item.slots[-1] if item.slots else None,
             )
             for item in fires
         ],
@@ -164,8 +192,7 @@ def commit_fires(using: str, fires: list[PlannedFire]) -> list[PlannedFire]:
     )
     won = [item for item in fires if item.row.key in moved]
     insert_ignoring_conflicts(using, WorkflowRun, [run for item in won for run in item.runs])
-    for queue in sorted({item.queue_name for item in won if item.runs}):
-        notify(using, queue)
+    finish(using, sorted({item.queue_name for item in won if item.runs}))
     _signal(using, won)
     return won
 
@@ -206,10 +233,8 @@ class Batch:
     """The fires that took place."""
     failed: list[tuple[DueSchedule, Exception]]
     """Schedules that could not fire, and why."""
-
-    @property
-    def enqueued(self) -> int:
-        return sum(len(item.slots) for item in self.fired)
+    enqueued: int
+    """Slots enqueued."""
 
 
 def fire_batch(
@@ -253,7 +278,8 @@ def fire_batch(
             raise
         raise BatchFailed(due, exc) from exc
     log_fires(won, cap)
-    return Batch(selected=len(due), fired=won, failed=failed)
+    enqueued = sum(len(item.slots) for item in won)
+    return Batch(selected=len(due), fired=won, failed=failed, enqueued=enqueued)
 
 
 def log_fires(won: list[PlannedFire], cap: int) -> None:

@@ -25,8 +25,7 @@ from django_durable.db import exclusive_transaction
 from django_durable.engine import runs
 from django_durable.exceptions import RegistrationError
 from django_durable.models import RunStatus, WorkflowRun, WorkflowSchedule
-from django_durable.models.bulk import prepare
-from django_durable.models.due import DueSchedule, time_text
+from django_durable.models.due import DueSchedule, key_text, time_text
 from django_durable.registry import FuncType, WorkflowInfo
 
 logger = logging.getLogger(__name__)
@@ -195,9 +194,8 @@ def due_schedule(row: WorkflowSchedule, using: str) -> DueSchedule:
     values, as loaded)."""
     assert row.next_fire_at is not None  # noqa: S101  (checked by the caller)
     connection = connections[using]
-    opts = WorkflowSchedule._meta
     return DueSchedule(
-        key=prepare(opts.get_field("schedule_id"), row.pk, connection),
+        key=key_text(connection, row.pk),
         version=time_text(connection, row.updated_at),
         schedule_name=row.schedule_name,
         workflow_name=row.workflow_name,

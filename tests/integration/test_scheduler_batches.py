@@ -515,3 +515,32 @@ def test_on_postgresql_a_burst_is_fired_on_several_connections_at_once():
 def test_burst_connections_must_be_at_least_one():
     with pytest.raises(durable.ConfigurationError, match="burst_connections"):
         Scheduler(burst_connections=0)
+
+
+@COMMITS
+def test_a_batch_wakes_the_workers_of_each_queue_it_enqueued_on_once():
+    if connection.vendor != "postgresql":
+        pytest.skip("NOTIFY is PostgreSQL only")
+    import psycopg
+
+    from django_durable.db import NOTIFY_CHANNEL
+
+    burst(5)
+    create("queued", "0 * * * *", queue_name="queues-scheduled")
+    WorkflowSchedule.objects.filter(schedule_name="queued").update(next_fire_at=T)
+    settings = connection.settings_dict
+    listener = psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        dbname=settings["NAME"],
+        autocommit=True,
+    )
+    try:
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        assert Scheduler(grace=60).tick(T + SECOND) == 6
+        payloads = sorted(n.payload for n in listener.notifies(timeout=1))
+    finally:
+        listener.close()
+    assert payloads == sorted(["_durable_internal", "queues-scheduled"])
