@@ -58,7 +58,7 @@ class Observer(threading.Thread):
         minute_schedules: int,
         per_second: bool,
         poll: float = 0.1,
-        count_every: float = 0.025,
+        count_every: float = 0.05,
         margin: float = 0.5,
     ) -> None:
         super().__init__(name="observer", daemon=True)

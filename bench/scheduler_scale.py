@@ -208,7 +208,7 @@ def measure(args: argparse.Namespace, schedulers: int, logs: Path) -> dict[str, 
         SCRATCH_DATABASE,
         minute_schedules=args.schedules,
         per_second=args.per_second,
-        count_every=0.025 if args.schedules <= 20000 else 0.1,
+        count_every=0.05 if args.schedules <= 20000 else 0.1,
         margin=0.5 if args.schedules <= 20000 else 1.0,
     )
     observer.start()
