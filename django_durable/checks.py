@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from django_durable import conf
+from django_durable.exceptions import ConfigurationError
 
 
 @register()
@@ -41,6 +42,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     errors.extend(_park_threshold_errors(durable or {}))
+    try:
+        conf.max_context_bytes()
+    except ConfigurationError as exc:
+        errors.append(
+            Error(
+                str(exc),
+                hint="The size cap of a schedule's context, in bytes of compact JSON.",
+                id="django_durable.E008",
+            )
+        )
     if not settings.USE_TZ:
         errors.append(
             Error(
@@ -139,10 +150,14 @@ def database_vendor_errors(alias: str, databases: dict[str, Any]) -> list[CheckM
 def check_schedule_workflows(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """Schedule rows whose workflow is not registered in this code (``check --database``)."""
+    """Schedule rows the scheduler skips (``check --database``): their workflow is not
+    registered in this code (W002), or their cron or timezone is invalid, as a row
+    written by raw SQL can be (W003)."""
     from django.db import DatabaseError
 
     from django_durable import registry
+    from django_durable.cron import Cron
+    from django_durable.exceptions import InvalidScheduleError
     from django_durable.models import WorkflowSchedule
 
     alias = conf.database_alias()
@@ -152,15 +167,26 @@ def check_schedule_workflows(
         rows = list(
             WorkflowSchedule.objects.using(alias)
             .order_by("schedule_name")
-            .values_list("schedule_name", "workflow_name", "workflow_class_name")
+            .values_list(
+                "schedule_name",
+                "workflow_name",
+                "workflow_class_name",
+                "schedule",
+                "cron_timezone",
+            )
         )
     except DatabaseError:  # not migrated yet: nothing to check
         return []
     orphans: dict[str, list[str]] = {}
-    for schedule_name, workflow_name, class_name in rows:
+    invalid: list[tuple[str, str]] = []
+    for schedule_name, workflow_name, class_name, cron, zone in rows:
         info = registry.find_workflow(workflow_name)
         if info is None or info.class_name != (class_name or None):
             orphans.setdefault(workflow_name, []).append(schedule_name)
+        try:
+            Cron.parse(cron, zone or None)
+        except InvalidScheduleError as exc:
+            invalid.append((schedule_name, str(exc)))
     warnings: list[CheckMessage] = []
     for workflow_name, names in sorted(orphans.items()):
         shown = ", ".join(repr(name) for name in names[:5])
@@ -171,6 +197,22 @@ def check_schedule_workflows(
                 "run it; the scheduler skips them.",
                 hint="Restore the workflow, or delete or pause those schedules.",
                 id="django_durable.W002",
+            )
+        )
+    for schedule_name, problem in invalid[:20]:
+        warnings.append(
+            Warning(
+                f"Schedule {schedule_name!r} cannot fire: {problem} The scheduler skips it.",
+                hint="Save a valid cron and timezone for it (admin or apply_schedules), or "
+                "delete it.",
+                id="django_durable.W003",
+            )
+        )
+    if len(invalid) > 20:
+        warnings.append(
+            Warning(
+                f"{len(invalid) - 20} more schedule(s) cannot fire for the same reasons.",
+                id="django_durable.W003",
             )
         )
     return warnings

@@ -11,12 +11,15 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from django_durable.exceptions import ConfigurationError
+
 DEFAULTS: dict[str, Any] = {
     "EXECUTOR_ID": None,
     "POLL_INTERVAL": 1.0,
     "HEARTBEAT_INTERVAL": 5.0,
     "DEAD_EXECUTOR_TIMEOUT": 30.0,
     "MAX_BACKFILL": 1000,
+    "MAX_CONTEXT_BYTES": 65536,
     "DATABASE": "default",
     "CHECKPOINT_HOLD": 0.05,
     "TRACING": False,
@@ -57,6 +60,14 @@ def park_threshold() -> float | None:
     it parks and gives its worker slot back; ``None``: never park."""
     value = get("PARK_THRESHOLD")
     return None if value is None else float(value)
+
+
+def max_context_bytes() -> int:
+    """``MAX_CONTEXT_BYTES``: the largest schedule context, in bytes of compact JSON."""
+    value = get("MAX_CONTEXT_BYTES")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"MAX_CONTEXT_BYTES must be an int >= 1, got {value!r}.")
+    return value
 
 
 def unknown_keys() -> list[str]:

@@ -40,6 +40,18 @@ ALIASES = {
 _TICK = timedelta(microseconds=1)
 _SCAN = timedelta(hours=1)
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+"""The earliest instant the cron code computes slots from (backfill ranges start here or
+later)."""
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""The instant up to which the cron code computes slots (backfill ranges end here or
+earlier); far enough from ``datetime.max`` for every calendar step it takes."""
+
+_PROBE_FROM = datetime(2001, 1, 1)
+"""A wall-clock time from which a new expression must have a next match (any fixed time
+will do: without a year field, an expression that matches at all matches within 8 years,
+the longest run without a 29 February)."""
+
 
 @dataclass(frozen=True)
 class Transition:
@@ -69,6 +81,14 @@ def zone(name: str | None) -> ZoneInfo:
             f"Unknown timezone {name!r}: use an IANA name such as 'Europe/Paris'.",
             field="cron_timezone",
         ) from None
+
+
+def in_range(instant: datetime) -> bool:
+    """Whether an aware ``instant`` lies within ``EARLIEST`` and ``LATEST``."""
+    try:
+        return EARLIEST <= instant <= LATEST
+    except OverflowError:  # an offset pushes it past what datetime can hold
+        return False
 
 
 @functools.cache
@@ -117,9 +137,19 @@ class Cron:
 
     @classmethod
     def parse(cls, expression: str, timezone: str | None = None) -> Cron:
-        """Validate ``expression`` (and ``timezone``); ``InvalidScheduleError`` if bad."""
+        """Validate ``expression`` (and ``timezone``); ``InvalidScheduleError`` if bad.
+
+        Each distinct (expression, timezone) is parsed once per process and shared: a
+        ``Cron`` is immutable.
+        """
         if not isinstance(expression, str) or not expression.strip():
             raise _invalid(expression, "it must be a non-empty string")
+        if timezone is not None and not isinstance(timezone, str):
+            zone(timezone)  # raises the timezone's error
+        return _parse(expression, timezone)
+
+    @classmethod
+    def _build(cls, expression: str, timezone: str | None) -> Cron:
         text = expression.strip()
         fields = _fields(text)
         has_seconds = len(fields) == 6
@@ -132,7 +162,7 @@ class Cron:
             raise _invalid(text, "not a valid cron expression")
         hour = fields[2 if has_seconds else 1]
         tz = zone(timezone)
-        return cls(
+        parsed = cls(
             expression=text,
             timezone=tz.key,
             tzinfo=tz,
@@ -140,6 +170,13 @@ class Cron:
             wildcard_hour=hour == "*" or hour.startswith("*/"),
             _croniter_text=joined,
         )
+        try:
+            parsed._next_match(_PROBE_FROM)
+        except Exception:  # croniter's CroniterBadDateError: no date ever matches
+            raise _invalid(
+                text, "it never fires (no date matches it, such as the 30th of February)"
+            ) from None
+        return parsed
 
     # -- instants ----------------------------------------------------------------------
 
@@ -148,9 +185,15 @@ class Cron:
         return instant.astimezone(self.tzinfo)
 
     def next_after(self, after: datetime) -> datetime:
-        """The first fire instant strictly after ``after`` (aware), in UTC."""
+        """The first fire instant strictly after ``after`` (aware, within ``EARLIEST`` and
+        ``LATEST``), in UTC."""
         if after.tzinfo is None or after.utcoffset() is None:
             raise ValueError(f"next_after needs an aware datetime, got {after!r}.")
+        if not in_range(after):
+            raise ValueError(
+                f"next_after needs an instant from {EARLIEST.isoformat()} to "
+                f"{LATEST.isoformat()}, got {after.isoformat()}."
+            )
         after = after.astimezone(UTC)
         regular = self._next_regular(after)
         best = regular
@@ -261,6 +304,11 @@ class Cron:
         if match >= gap_end:
             return None
         return (match - gap.before).replace(tzinfo=UTC)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(expression: str, timezone: str | None) -> Cron:
+    return Cron._build(expression, timezone)
 
 
 _MAX_SHIFT = timedelta(hours=25)

@@ -7,12 +7,14 @@ The API, the model's ``clean()``, the admin form and the system checks all call
 from __future__ import annotations
 
 import inspect
+import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
 
-from django_durable import cron, registry
+from django_durable import conf, cron, registry
 from django_durable.exceptions import InvalidScheduleError, RegistrationError
 from django_durable.registry import FuncType, WorkflowInfo
 
@@ -46,6 +48,31 @@ class ScheduleDefinition:
     def cron(self) -> cron.Cron:
         """The parsed cron (raises ``InvalidScheduleError`` if invalid)."""
         return cron.Cron.parse(self.schedule, self.cron_timezone)
+
+    def same_as(self, other: ScheduleDefinition) -> bool:
+        """Whether ``other`` defines the same schedule (contexts compared as JSON, so
+        ``1`` and ``True`` differ)."""
+        return self._compared() == other._compared()
+
+    def retimes(self, other: ScheduleDefinition) -> bool:
+        """Whether going from this definition to ``other`` changes when it fires (its cron
+        or timezone): the schedule then fires from its first slot after the change."""
+        return (self.schedule, self.cron_timezone or None) != (
+            other.schedule,
+            other.cron_timezone or None,
+        )
+
+    def _compared(self) -> tuple[Any, ...]:
+        return (
+            self.schedule_name,
+            self.workflow_name,
+            self.workflow_class_name or None,
+            self.schedule,
+            json.dumps(self.context, sort_keys=True, default=repr),
+            self.automatic_backfill,
+            self.cron_timezone or None,
+            self.queue_name or None,
+        )
 
 
 def zone_or_utc(name: str | None) -> tzinfo:
@@ -116,35 +143,117 @@ def resolve_workflow(workflow_fn: Any) -> tuple[str, str | None]:
     return info.name, info.class_name
 
 
-def _json_problem(value: Any, path: str = "context") -> str | None:
-    """Why ``value`` is not plain JSON (naming the offending part), or ``None``."""
-    if value is None or isinstance(value, (bool, str, int)):
-        return None
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return None
-        return f"The context must be plain JSON: {path} is {value!r}, which JSON cannot store."
-    if type(value) is list:
-        for index, item in enumerate(value):
-            problem = _json_problem(item, f"{path}[{index}]")
-            if problem is not None:
-                return problem
-        return None
-    if type(value) is dict:
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return (
-                    f"The context must be plain JSON: {path} has the key {key!r}; JSON object "
-                    f"keys are strings."
+MAX_CONTEXT_DEPTH = 100
+"""Deepest nesting of lists and dicts in a context (JSON parsers, and Python reading it
+back, recurse once per level)."""
+
+MIN_CONTEXT_INT, MAX_CONTEXT_INT = -(2**63), 2**63 - 1
+"""The integers a context may hold: 64-bit, which every JSON reader keeps exactly."""
+
+MAX_CRON_LENGTH = 255
+"""Longest cron expression (the column's size)."""
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _text_problem(text: str, where: str) -> str | None:
+    if "\x00" in text:
+        return f"The context must be plain JSON: {where} contains a NUL character (\\x00)."
+    if _SURROGATES.search(text):
+        return (
+            f"The context must be plain JSON: {where} contains a lone surrogate code point, "
+            f"which UTF-8 cannot encode."
+        )
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _path(parts: tuple[str | int, ...]) -> str:
+    return "context" + "".join(f"[{part!r}]" for part in parts)
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why ``value`` is not a context every database stores and reads back exactly (naming
+    the offending part), or ``None``. Walks the value without recursion."""
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while pending:
+        item, parts = pending.pop()
+        if item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, str):
+            problem = _text_problem(item, _path(parts))
+        elif isinstance(item, int):
+            problem = None
+            if not MIN_CONTEXT_INT <= item <= MAX_CONTEXT_INT:
+                problem = (
+                    f"The context must be plain JSON: {_path(parts)} is an integer of "
+                    f"{item.bit_length()} bits; integers must fit in 64 bits (from -2**63 "
+                    f"to 2**63 - 1). Store larger numbers as strings."
                 )
-            problem = _json_problem(item, f"{path}[{key!r}]")
-            if problem is not None:
-                return problem
-        return None
-    return (
-        f"The context must be plain JSON (dicts with string keys, lists, strings, numbers, "
-        f"booleans, None): {path} is {value!r}, of type {type(value).__name__}."
-    )
+        elif isinstance(item, float):
+            problem = None
+            if not math.isfinite(item):
+                problem = (
+                    f"The context must be plain JSON: {_path(parts)} is {item!r}, which JSON "
+                    f"cannot store."
+                )
+        elif type(item) is list or type(item) is dict:
+            if len(parts) >= MAX_CONTEXT_DEPTH:
+                return (
+                    f"The context is nested more than {MAX_CONTEXT_DEPTH} levels deep (at "
+                    f"{_path(parts[:3])}...)."
+                )
+            if isinstance(item, list):
+                pending.extend((child, (*parts, index)) for index, child in enumerate(item))
+                continue
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    return (
+                        f"The context must be plain JSON: {_path(parts)} has the key "
+                        f"{key!r}; JSON object keys are strings."
+                    )
+                problem = _text_problem(key, f"the key {key!r} of {_path(parts)}")
+                if problem is not None:
+                    return problem
+                pending.append((child, (*parts, key)))
+            continue
+        else:
+            problem = (
+                f"The context must be plain JSON (dicts with string keys, lists, strings, "
+                f"numbers, booleans, None): {_path(parts)} is {_short(item)}, of type "
+                f"{type(item).__name__}."
+            )
+        if problem is not None:
+            return problem
+    return None
+
+
+def context_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a schedule's context, or ``None``: not plain JSON, NUL
+    characters, lone surrogates, integers beyond 64 bits, nesting deeper than
+    ``MAX_CONTEXT_DEPTH``, or more than ``DURABLE["MAX_CONTEXT_BYTES"]`` as compact JSON."""
+    cap = conf.max_context_bytes()
+    try:
+        text: str | None = json.dumps(
+            value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        )
+    except (TypeError, ValueError, RecursionError):
+        text = None  # the walk below says why
+    if text is not None:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > cap:
+            return (
+                f"The context is {size} bytes as JSON; at most {cap} "
+                f"(DURABLE['MAX_CONTEXT_BYTES'])."
+            )
+    problem = _json_problem(value)
+    if problem is None and text is None:
+        problem = "The context must be plain JSON; this value cannot be written as JSON."
+    return problem
 
 
 def errors_of(definition: ScheduleDefinition, *, check_queue: bool = True) -> dict[str, str]:
@@ -169,10 +278,16 @@ def errors_of(definition: ScheduleDefinition, *, check_queue: bool = True) -> di
         cron.zone(definition.cron_timezone)
     except InvalidScheduleError as exc:
         errors["cron_timezone"] = str(exc)
-    try:
-        cron.Cron.parse(definition.schedule)
-    except InvalidScheduleError as exc:
-        errors["schedule"] = str(exc)
+    if isinstance(definition.schedule, str) and len(definition.schedule) > MAX_CRON_LENGTH:
+        errors["schedule"] = (
+            f"The cron expression is {len(definition.schedule)} characters; at most "
+            f"{MAX_CRON_LENGTH}."
+        )
+    else:
+        try:
+            cron.Cron.parse(definition.schedule)
+        except InvalidScheduleError as exc:
+            errors["schedule"] = str(exc)
     info = registry.find_workflow(definition.workflow_name)
     if info is None:
         errors["workflow_name"] = (
@@ -193,7 +308,7 @@ def errors_of(definition: ScheduleDefinition, *, check_queue: bool = True) -> di
                 registry.get_queue(definition.queue_name)
             except RegistrationError as exc:
                 errors["queue_name"] = str(exc)
-    problem = _json_problem(definition.context)
+    problem = context_problem(definition.context)
     if problem is not None:
         errors["context"] = problem
     if not isinstance(definition.automatic_backfill, bool):

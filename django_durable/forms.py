@@ -14,8 +14,10 @@ from django.utils import timezone
 
 from django_durable import conf, cron, definitions, registry
 from django_durable.definitions import ScheduleDefinition
+from django_durable.exceptions import InvalidScheduleError
 from django_durable.models import WorkflowQueue, WorkflowSchedule
 from django_durable.registry import INTERNAL_QUEUE_NAME
+from django_durable.schedules.manual import backfill_range
 
 
 def schedulable_workflows() -> list[tuple[str, str]]:
@@ -47,6 +49,28 @@ class TimezoneInput(forms.TextInput):
         return context
 
 
+class ContextField(forms.JSONField):
+    """The context as JSON text. JSON that Python cannot read back (nested too deep for
+    its parser, an integer too long to convert) is a form error, like malformed JSON;
+    what it may hold is then checked by ``definitions.errors_of``."""
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except (RecursionError, ValueError):  # JSONDecodeError is handled by the parent
+            raise forms.ValidationError(
+                "Enter JSON that can be read back: nested at most "
+                f"{definitions.MAX_CONTEXT_DEPTH} levels deep, integers of 64 bits.",
+                code="invalid",
+            ) from None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except (RecursionError, ValueError):
+            return forms.fields.InvalidJSONInput(data)
+
+
 class WorkflowScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
     workflow_name = forms.ChoiceField(
         label="Workflow",
@@ -66,6 +90,7 @@ class WorkflowScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
             "automatic_backfill",
         ]
         widgets = {"cron_timezone": TimezoneInput}
+        field_classes = {"context": ContextField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -139,7 +164,14 @@ class BackfillForm(forms.Form):
         data = super().clean() or {}
         start, end = data.get("start"), data.get("end")
         if start is not None and end is not None:
-            data["start"], data["end"] = self._local(start), self._local(end)
-            if data["start"] >= data["end"]:
-                self.add_error("end", "The end must be after the start.")
+            try:
+                start, end = self._local(start), self._local(end)
+                if start >= end:
+                    self.add_error("end", "The end must be after the start.")
+                else:
+                    data["start"], data["end"] = backfill_range(start, end)
+            except OverflowError:  # an offset pushes a time past what datetime holds
+                self.add_error(None, "These times are outside the range schedules cover.")
+            except InvalidScheduleError as exc:
+                self.add_error(exc.field if exc.field in self.fields else None, str(exc))
         return data

@@ -18,3 +18,29 @@ class TestsConfig(AppConfig):
             from tests.tracing import export_spans_to
 
             export_spans_to(path)
+        # Process tests make a loop of a ``runscheduler`` child die of an unexpected
+        # error with DURABLE_TEST_BREAK_LOOP=scheduler (or =worker).
+        broken = os.environ.get("DURABLE_TEST_BREAK_LOOP")
+        if broken:
+            break_loop(broken)
+
+
+class InjectedFault(RuntimeError):
+    """The unexpected error a process test makes a loop raise."""
+
+
+def break_loop(which: str) -> None:
+    """Make the next iteration of the scheduler's (or the worker's) loop raise
+    ``InjectedFault``, after its first tick."""
+    from django_durable.scheduler import Scheduler
+    from django_durable.worker import Worker
+
+    def fail(*args: object, **kwargs: object) -> float:
+        raise InjectedFault(f"injected fault in the {which} loop")
+
+    if which == "scheduler":
+        Scheduler._seconds_to_next = fail  # type: ignore[method-assign]
+    elif which == "worker":
+        Worker._finished = fail  # type: ignore[method-assign,assignment]
+    else:
+        raise ValueError(f"DURABLE_TEST_BREAK_LOOP must be scheduler or worker, got {which!r}")

@@ -1,3 +1,2 @@
-"""The app that ``bench/scheduler_scale.py`` and its ``runscheduler --no-worker`` process
-load: a scheduled workflow that does nothing (``workflows.py``, autodiscovered) and the
-scheduler's instrumentation (``instrument.py``)."""
+"""The app that ``bench/scheduler_scale.py`` and its ``runscheduler --no-worker`` processes
+load: a scheduled workflow that does nothing (``workflows.py``, autodiscovered)."""

@@ -296,7 +296,14 @@ class WorkflowScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def resume(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         changed = 0
         for row in queryset:
-            if schedules.resume_schedule(row.schedule_name):
+            try:
+                resumed = schedules.resume_schedule(row.schedule_name)
+            except DurableError as exc:  # a stored cron that no longer parses
+                self.message_user(
+                    request, f"Not resumed: {row.schedule_name}: {exc}", messages.ERROR
+                )
+                continue
+            if resumed:
                 changed += 1
                 self.log_change(request, row, "Resumed; fires from its next slot.")
         self.message_user(

@@ -10,9 +10,9 @@ import re
 from argparse import ArgumentTypeError
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_durable import retention
 from django_durable.management import _more
@@ -22,10 +22,24 @@ _DURATION = re.compile(r"([0-9]+)([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+class SubcommandParser(CommandParser):
+    """A subcommand's parser: a bad option value is one line on stderr (and exit status
+    2), not the usage text followed by the error."""
+
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise CommandError(f"Error: {message}")
+
+
 def add_subcommands(parser: CommandParser) -> None:
     """Add every subcommand of ``durable`` to ``parser``; the chosen one is ``subcommand``."""
     sub = parser.add_subparsers(
-        title="subcommands", dest="subcommand", metavar="SUBCOMMAND", required=True
+        title="subcommands",
+        dest="subcommand",
+        metavar="SUBCOMMAND",
+        required=True,
+        parser_class=SubcommandParser,
     )
     _add_run_parsers(sub)
     _add_schedule_parsers(sub)
@@ -33,14 +47,21 @@ def add_subcommands(parser: CommandParser) -> None:
     _more.add_parsers(sub)
 
 
+MAX_INT = 2**31 - 1
+"""The largest count an option takes: the range of a database integer column, far above
+any useful limit, batch or chunk size."""
+
+
 def positive_int(value: str) -> int:
-    """An argparse type: a whole number >= 1."""
+    """An argparse type: a whole number from 1 to ``MAX_INT``."""
     try:
         number = int(value)
     except ValueError:
-        raise ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+        raise ArgumentTypeError(f"expected a whole number, got {value[:40]!r}") from None
     if number < 1:
         raise ArgumentTypeError(f"expected a number >= 1, got {value!r}")
+    if number > MAX_INT:
+        raise ArgumentTypeError(f"expected a number <= {MAX_INT}, got {value[:40]!r}")
     return number
 
 
@@ -53,7 +74,12 @@ def _instant(value: str) -> datetime:
             f"expected an ISO 8601 date or datetime (2026-01-31 or 2026-01-31T09:30:00+01:00), "
             f"got {value!r}"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    aware = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    try:
+        aware.astimezone(UTC)
+    except OverflowError:
+        raise ArgumentTypeError(f"{value!r} is out of the range of dates") from None
+    return aware
 
 
 def _age(value: str) -> timedelta:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from django_durable import conf, definitions
+
+if TYPE_CHECKING:
+    from django_durable.models.schedule_writes import Upserted
 
 
 class ScheduleStatus(models.TextChoices):
@@ -38,6 +42,30 @@ class WorkflowScheduleQuerySet(models.QuerySet["WorkflowSchedule"]):
     def defined_in_code(self) -> WorkflowScheduleQuerySet:
         return self.filter(origin=ScheduleOrigin.CODE)
 
+    def upsert(
+        self,
+        items: Sequence[definitions.ScheduleDefinition],
+        *,
+        origin: str,
+        now: datetime,
+        create_only: bool = False,
+        current: Mapping[str, WorkflowSchedule] | None = None,
+    ) -> Upserted:
+        """Write schedule definitions (the one write of the API, the admin and the
+        code-defined schedules), inside the caller's transaction: new ones are inserted,
+        changed ones updated, unchanged ones left alone, rows of the other origin never
+        touched. See ``django_durable.models.schedule_writes``."""
+        from django_durable.models.schedule_writes import upsert
+
+        return upsert(
+            self.db,
+            items,
+            origin=origin,
+            now=now,
+            create_only=create_only,
+            current=current,
+        )
+
 
 class WorkflowSchedule(models.Model):
     """A cron schedule: each fire time enqueues one run of ``workflow_name``."""
@@ -47,7 +75,9 @@ class WorkflowSchedule(models.Model):
     workflow_name = models.CharField(max_length=255)
     workflow_class_name = models.CharField(max_length=255, null=True, blank=True)
     schedule = models.CharField(
-        "cron", max_length=255, help_text="5 fields, or 6 with seconds first; or @daily, ..."
+        "cron",
+        max_length=definitions.MAX_CRON_LENGTH,
+        help_text="5 fields, or 6 with seconds first; or @daily, ...",
     )
     status = models.CharField(
         max_length=16, choices=ScheduleStatus.choices, default=ScheduleStatus.ACTIVE
@@ -82,8 +112,11 @@ class WorkflowSchedule(models.Model):
             ("backfill_workflowschedule", "Can backfill a schedule"),
         ]
         indexes = [
+            # The scheduler's order: due first, and among schedules due at one instant
+            # the one that fired most recently (the most frequent) first.
             models.Index(
-                fields=["next_fire_at"],
+                F("next_fire_at"),
+                F("last_fired_at").desc(),
                 name="durable_schedule_due",
                 condition=Q(status="ACTIVE"),
             ),

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from django_durable.schedules.api import ScheduleInput, save_schedule
 from django_durable.schedules.code import SyncResult, scheduled, sync_code_schedules
-from django_durable.schedules.manual import Backfill, backfill, backfill_slots, row_slots
+from django_durable.schedules.manual import (
+    Backfill,
+    backfill,
+    backfill_range,
+    backfill_slots,
+    row_slots,
+)
 from django_durable.schedules.public import (
     apply_schedules,
     backfill_schedule,
@@ -23,6 +29,7 @@ __all__ = [
     "SyncResult",
     "apply_schedules",
     "backfill",
+    "backfill_range",
     "backfill_schedule",
     "backfill_slots",
     "create_schedule",

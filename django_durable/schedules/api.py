@@ -7,8 +7,8 @@ nothing on bad input.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 from django.db import IntegrityError, transaction
@@ -16,10 +16,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from django_durable import conf, definitions
-from django_durable.db import SCHEDULE_CHANNEL, notify
+from django_durable.db import SCHEDULE_CHANNEL, exclusive_transaction, notify
 from django_durable.definitions import ScheduleDefinition
 from django_durable.exceptions import InvalidScheduleError, ScheduleConflict, ScheduleNotFound
-from django_durable.models import ScheduleOrigin, ScheduleStatus, WorkflowSchedule
+from django_durable.models import ScheduleOrigin, WorkflowSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -74,18 +74,6 @@ def _definition(
     return definition
 
 
-def _fields(definition: ScheduleDefinition) -> dict[str, Any]:
-    return {
-        "workflow_name": definition.workflow_name,
-        "workflow_class_name": definition.workflow_class_name,
-        "schedule": definition.schedule,
-        "context": definition.context,
-        "automatic_backfill": definition.automatic_backfill,
-        "cron_timezone": definition.cron_timezone,
-        "queue_name": definition.queue_name,
-    }
-
-
 def create_schedule(
     *,
     schedule_name: str,
@@ -111,22 +99,15 @@ def create_schedule(
         cron_timezone=cron_timezone,
         queue_name=queue_name,
     )
-    now = timezone.now()
-    row = WorkflowSchedule(
-        schedule_name=schedule_name,
-        origin=ScheduleOrigin.RUNTIME,
-        next_fire_at=definition.cron().next_after(now),
-        created_at=now,
-        updated_at=now,
-        **_fields(definition),
-    )
     using = conf.database_alias()
-    try:
-        with transaction.atomic(using=using):
-            row.save(force_insert=True, using=using)
-            _changed(schedule_name)
-    except IntegrityError:
-        raise ScheduleConflict(f"A schedule named {schedule_name!r} already exists.") from None
+    with exclusive_transaction(using):
+        written = _rows().upsert(
+            [definition], origin=ScheduleOrigin.RUNTIME, now=timezone.now(), create_only=True
+        )
+        if written.conflicts:
+            raise ScheduleConflict(f"A schedule named {schedule_name!r} already exists.")
+        _changed(schedule_name)
+    row: WorkflowSchedule = written.rows[0]
     logger.info(
         "Schedule %s created (%s, %s)",
         schedule_name,
@@ -244,64 +225,38 @@ def _entry(raw: Mapping[str, Any], index: int) -> ScheduleDefinition:
     return _definition(**raw)
 
 
-def _write(
-    row: WorkflowSchedule | None, definition: ScheduleDefinition, now: datetime, using: str
-) -> WorkflowSchedule:
-    """Insert or update a runtime schedule's definition; a changed cron or timezone (or a
-    new schedule) fires from its first slot after ``now``. An unchanged definition writes
-    nothing (``updated_at`` stays)."""
-    if row is not None and _same(row, definition):
-        return row
-    if row is None:
-        row = WorkflowSchedule(
-            schedule_name=definition.schedule_name,
-            origin=ScheduleOrigin.RUNTIME,
-            status=ScheduleStatus.ACTIVE,
-            created_at=now,
-        )
-    retimed = row._state.adding or (row.schedule, row.cron_timezone or None) != (
-        definition.schedule,
-        definition.cron_timezone,
-    )
-    row.schedule_name = definition.schedule_name
-    for field, value in _fields(definition).items():
-        setattr(row, field, value)
-    if retimed:
-        row.next_fire_at = definition.cron().next_after(now)
-    row.updated_at = now
-    row.save(using=using)
-    return row
-
-
-def _same(row: WorkflowSchedule, definition: ScheduleDefinition) -> bool:
-    optional = {"workflow_class_name", "cron_timezone", "queue_name"}
-    return row.schedule_name == definition.schedule_name and all(
-        ((getattr(row, field) or None) if field in optional else getattr(row, field)) == value
-        for field, value in _fields(definition).items()
-    )
-
-
 def save_schedule(definition: ScheduleDefinition, *, schedule_id: Any = None) -> WorkflowSchedule:
     """Create a runtime schedule, or update schedule ``schedule_id`` to ``definition``
     (what the admin form saves). Validates first; a code-defined schedule's definition
     cannot be changed (``ScheduleConflict``), and a name in use by another schedule is a
     ``ScheduleConflict``."""
     definitions.validate(definition)
-    now = timezone.now()
     using = conf.database_alias()
     try:
-        with transaction.atomic(using=using):
-            row = None
+        with exclusive_transaction(using):
+            current = None
             if schedule_id is not None:
-                row = _rows().select_for_update().filter(pk=schedule_id).first()
-                if row is None:
+                found = _rows().select_for_update().filter(pk=schedule_id).first()
+                if found is None:
                     raise ScheduleNotFound(f"No schedule with id {schedule_id!r}.")
-                if row.origin == ScheduleOrigin.CODE:
+                if found.origin == ScheduleOrigin.CODE:
                     raise ScheduleConflict(
-                        f"Schedule {row.schedule_name!r} is defined in code with @scheduled; "
+                        f"Schedule {found.schedule_name!r} is defined in code with @scheduled; "
                         f"change the decorator instead."
                     )
-            row = _write(row, definition, now, using)
+                current = {definition.schedule_name: found}
+            written = _rows().upsert(
+                [definition],
+                origin=ScheduleOrigin.RUNTIME,
+                now=timezone.now(),
+                create_only=schedule_id is None,
+                current=current,
+            )
+            if written.conflicts:
+                raise ScheduleConflict(
+                    f"A schedule named {definition.schedule_name!r} already exists."
+                )
+            row: WorkflowSchedule = written.rows[0]
             _changed(definition.schedule_name)
     except IntegrityError:
         raise ScheduleConflict(
@@ -326,36 +281,29 @@ def apply_schedules(entries: Iterable[ScheduleInput | Mapping[str, Any]]) -> lis
     """
     definitions_ = [_entry(raw, index) for index, raw in enumerate(entries)]
     names = [item.schedule_name for item in definitions_]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise ScheduleConflict(
             f"apply_schedules got the schedule name(s) {', '.join(map(repr, duplicates))} "
             f"more than once."
         )
-    now = timezone.now()
     using = conf.database_alias()
-    rows: list[WorkflowSchedule] = []
-    with transaction.atomic(using=using):
-        current = {
-            row.schedule_name: row
-            for row in _rows().select_for_update().filter(schedule_name__in=names)
-        }
-        in_code = sorted(
-            name for name, row in current.items() if row.origin == ScheduleOrigin.CODE
-        )
-        if in_code:
+    with exclusive_transaction(using):
+        written = _rows().upsert(definitions_, origin=ScheduleOrigin.RUNTIME, now=timezone.now())
+        if written.conflicts:
             raise ScheduleConflict(
-                f"Schedule(s) {', '.join(map(repr, in_code))} are defined in code with "
-                f"@scheduled; change the decorator instead."
+                f"Schedule(s) {', '.join(map(repr, sorted(written.conflicts)))} are defined "
+                f"in code with @scheduled; change the decorator instead."
             )
-        for item in definitions_:
-            rows.append(_write(current.get(item.schedule_name), item, now, using))
-        if any(row.updated_at == now for row in rows):
+        if written.created or written.updated:
             _changed("*")
+    rows = written.rows
     logger.info(
-        "Applied %d schedule(s): %s",
+        "Applied %d schedule(s) (%d created, %d changed): %s",
         len(rows),
-        ", ".join(names),
+        len(written.created),
+        len(written.updated),
+        ", ".join(names[:10]) + (" ..." if len(names) > 10 else ""),
         extra={"action": "schedules_applied"},
     )
     return [row.to_dict() for row in rows]

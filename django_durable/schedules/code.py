@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db import transaction
-
 from django_durable import conf, definitions, registry
 from django_durable.cron import Cron
-from django_durable.db import SCHEDULE_CHANNEL, notify
+from django_durable.db import SCHEDULE_CHANNEL, exclusive_transaction, notify
 from django_durable.definitions import ScheduleDefinition
 from django_durable.exceptions import InvalidScheduleError, RegistrationError
 from django_durable.models import ScheduleOrigin, WorkflowSchedule
@@ -133,17 +131,6 @@ def code_definitions() -> tuple[list[ScheduleDefinition], dict[str, str]]:
     return valid, invalid
 
 
-_DEFINING = (
-    "workflow_name",
-    "workflow_class_name",
-    "schedule",
-    "context",
-    "automatic_backfill",
-    "cron_timezone",
-    "queue_name",
-)
-
-
 def sync_code_schedules(now: datetime) -> SyncResult:
     """Write this process's ``@scheduled`` declarations as rows, in one transaction."""
     valid, invalid = code_definitions()
@@ -156,65 +143,23 @@ def sync_code_schedules(now: datetime) -> SyncResult:
         )
     using = conf.database_alias()
     rows = WorkflowSchedule.objects.using(using)
-    created: list[str] = []
-    updated: list[str] = []
-    with transaction.atomic(using=using):
-        current = {
-            row.schedule_name: row
-            for row in rows.select_for_update().filter(
-                schedule_name__in=[item.schedule_name for item in valid]
+    with exclusive_transaction(using):
+        written = rows.upsert(valid, origin=ScheduleOrigin.CODE, now=now)
+        for name in written.conflicts:
+            invalid[name] = "a runtime schedule with that name exists"
+            logger.error(
+                "Code-defined schedule %s clashes with a runtime schedule of that name; "
+                "the runtime one is kept",
+                name,
+                extra={"action": "schedule_invalid", "schedule": name},
             )
-        }
-        for item in valid:
-            row = current.get(item.schedule_name)
-            wanted = {field: getattr(item, field) for field in _DEFINING}
-            if row is None:
-                WorkflowSchedule.objects.using(using).bulk_create(
-                    [
-                        WorkflowSchedule(
-                            schedule_name=item.schedule_name,
-                            origin=ScheduleOrigin.CODE,
-                            next_fire_at=item.cron().next_after(now),
-                            created_at=now,
-                            updated_at=now,
-                            **wanted,
-                        )
-                    ],
-                    ignore_conflicts=True,  # another scheduler starting at the same time
-                )
-                created.append(item.schedule_name)
-                continue
-            if row.origin != ScheduleOrigin.CODE:
-                invalid[item.schedule_name] = "a runtime schedule with that name exists"
-                logger.error(
-                    "Code-defined schedule %s clashes with a runtime schedule of that name; "
-                    "the runtime one is kept",
-                    item.schedule_name,
-                    extra={"action": "schedule_invalid", "schedule": item.schedule_name},
-                )
-                continue
-            current_values = {field: getattr(row, field) for field in _DEFINING}
-            current_values["cron_timezone"] = row.cron_timezone or None
-            current_values["queue_name"] = row.queue_name or None
-            if current_values == wanted:
-                continue
-            retimed = (row.schedule, row.cron_timezone or None) != (
-                item.schedule,
-                item.cron_timezone,
-            )
-            for field, value in wanted.items():
-                setattr(row, field, value)
-            if retimed:
-                row.next_fire_at = item.cron().next_after(now)
-            row.updated_at = now
-            row.save(using=using, update_fields=[*_DEFINING, "next_fire_at", "updated_at"])
-            updated.append(item.schedule_name)
         gone = rows.defined_in_code().exclude(
             schedule_name__in=[item.schedule_name for item in valid] + list(invalid)
         )
         deleted = sorted(gone.values_list("schedule_name", flat=True))
         if deleted:
             gone.delete()
+        created, updated = written.created, written.updated
         if created or updated or deleted:
             notify(using, "*", SCHEDULE_CHANNEL)
     for action, names in (("created", created), ("updated", updated), ("deleted", deleted)):

@@ -1,26 +1,31 @@
-"""Turning schedule slots into runs: the fire rule, triggers and backfills.
+"""Turning schedule slots into runs: the fire rule and the one builder of slot runs.
 
 A fire is the run row: its id is deterministic (``sched-<name>-<UTC ISO seconds>``) and it
 is inserted in the same transaction that moves the schedule's ``next_fire_at`` on with a
-compare-and-set, so any number of schedulers racing produce one run per slot.
+compare-and-set, so any number of schedulers racing produce one run per slot. The
+scheduler fires due schedules in batches (``schedules.batch``); ``fire()`` here fires one
+schedule row with the same pieces.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from django.db import transaction
+from django.db import connections
 
 from django_durable import conf, registry
 from django_durable.cron import Cron
-from django_durable.db import notify
-from django_durable.engine import events, runs
+from django_durable.db import exclusive_transaction
+from django_durable.engine import runs
 from django_durable.exceptions import RegistrationError
 from django_durable.models import RunStatus, WorkflowRun, WorkflowSchedule
+from django_durable.models.due import DueSchedule, key_text, time_text
 from django_durable.registry import FuncType, WorkflowInfo
 
 logger = logging.getLogger(__name__)
@@ -76,6 +81,23 @@ def plan(
     return FirePlan(slots=slots, next_fire_at=cron.next_after(now), missed=missed or cut)
 
 
+@functools.lru_cache(maxsize=4096)
+def shared_plan(
+    cron: Cron,
+    next_fire_at: datetime,
+    now: datetime,
+    automatic_backfill: bool,
+    cap: int,
+    grace: timedelta,
+) -> FirePlan:
+    """``plan()``, computed once for all the schedules that share its arguments (a burst
+    of thousands of schedules with one cron, due at one instant, is one computation per
+    tick). The result is shared: do not modify it."""
+    return plan(
+        cron, next_fire_at, now, automatic_backfill=automatic_backfill, cap=cap, grace=grace
+    )
+
+
 def _newest_slots(
     cron: Cron, after: datetime, now: datetime, cap: int
 ) -> tuple[list[datetime], bool]:
@@ -97,103 +119,113 @@ def _newest_slots(
         span *= 2
 
 
-def workflow_of(row: WorkflowSchedule) -> WorkflowInfo:
+def workflow_named(
+    schedule_name: str, workflow_name: str, workflow_class_name: str | None
+) -> WorkflowInfo:
     """The registered workflow a schedule runs, or ``WorkflowNotRegistered``/a clear error."""
-    info = registry.get_workflow(row.workflow_name)
-    if info.class_name != (row.workflow_class_name or None):
+    info = registry.get_workflow(workflow_name)
+    if info.class_name != (workflow_class_name or None):
         raise RegistrationError(
-            f"Schedule {row.schedule_name!r} names workflow {row.workflow_name!r} of class "
-            f"{row.workflow_class_name!r}, but it is registered for class {info.class_name!r}."
+            f"Schedule {schedule_name!r} names workflow {workflow_name!r} of class "
+            f"{workflow_class_name!r}, but it is registered for class {info.class_name!r}."
         )
     return info
 
 
+def workflow_of(row: WorkflowSchedule) -> WorkflowInfo:
+    """``workflow_named`` for a schedule row."""
+    return workflow_named(row.schedule_name, row.workflow_name, row.workflow_class_name)
+
+
 def slot_run(
-    row: WorkflowSchedule, info: WorkflowInfo, slot: datetime, run_id: str
+    info: WorkflowInfo,
+    *,
+    cron: Cron,
+    slot: datetime,
+    context: Any,
+    run_id: str,
+    schedule_name: str,
+    queue_name: str | None,
+    run_after: datetime | None = None,
 ) -> WorkflowRun:
-    """An unsaved ``ENQUEUED`` run of ``row``'s workflow for ``slot``.
+    """An unsaved ``ENQUEUED`` run of a schedule's workflow for ``slot``: the one place
+    that builds the runs of schedules (fires, triggers, backfills).
 
     The workflow receives ``(scheduled_at, context)``: the slot as an aware datetime in
-    the schedule's timezone, and the schedule's JSON context.
+    the schedule's timezone, and the schedule's JSON context. ``run_after`` keeps a run
+    from starting before that time.
     """
-    cron = Cron.parse(row.schedule, row.cron_timezone or None)
     receiver: tuple[object, ...] = (info.owner().cls,) if info.func_type is FuncType.CLASS else ()
-    inv = runs.resolve(info, (*receiver, cron.local(slot), row.context), {})
-    return runs.new_run(
+    inv = runs.resolve(info, (*receiver, cron.local(slot), context), {})
+    run = runs.new_run(
         inv,
         run_id,
         status=RunStatus.ENQUEUED,
-        queue_name=row.queue_name or registry.INTERNAL_QUEUE_NAME,
+        queue_name=queue_name or registry.INTERNAL_QUEUE_NAME,
+        schedule_name=schedule_name,
+    )
+    run.run_after = run_after
+    return run
+
+
+def row_slot_run(
+    row: WorkflowSchedule,
+    info: WorkflowInfo,
+    slot: datetime,
+    run_id: str,
+    *,
+    run_after: datetime | None = None,
+) -> WorkflowRun:
+    """``slot_run`` for a schedule row (triggers and backfills)."""
+    return slot_run(
+        info,
+        cron=row.definition().cron(),
+        slot=slot,
+        context=row.context,
+        run_id=run_id,
         schedule_name=row.schedule_name,
+        queue_name=row.queue_name,
+        run_after=run_after,
     )
 
 
-def insert_runs(rows: Iterable[WorkflowRun], using: str) -> None:
-    """Insert runs, skipping ids that exist (inside the caller's transaction)."""
-    batch = list(rows)
-    if batch:
-        WorkflowRun.objects.using(using).bulk_create(batch, ignore_conflicts=True)
-        for queue in {str(run.queue_name) for run in batch}:
-            notify(using, queue)
-        events.enqueued(batch, using)
+def due_schedule(row: WorkflowSchedule, using: str) -> DueSchedule:
+    """A schedule row with a next fire time as the scheduler's batch reads it (its stored
+    values, as loaded)."""
+    assert row.next_fire_at is not None  # noqa: S101  (checked by the caller)
+    connection = connections[using]
+    return DueSchedule(
+        key=key_text(connection, row.pk),
+        version=time_text(connection, row.updated_at),
+        schedule_name=row.schedule_name,
+        workflow_name=row.workflow_name,
+        workflow_class_name=row.workflow_class_name or None,
+        schedule=row.schedule,
+        cron_timezone=row.cron_timezone or None,
+        context=None if row.context is None else json.dumps(row.context),
+        next_fire_at=row.next_fire_at,
+        expected=time_text(connection, row.next_fire_at),
+        automatic_backfill=row.automatic_backfill,
+        queue_name=row.queue_name or None,
+    )
 
 
 def fire(
     row: WorkflowSchedule, now: datetime, *, cap: int, grace: timedelta
 ) -> list[datetime] | None:
-    """Fire one due schedule: enqueue its due slots and move it on, in one transaction.
+    """Fire one due schedule row as loaded: enqueue its due slots and move it on with a
+    compare-and-set on the ``next_fire_at`` it was loaded with, in one transaction.
 
     Returns the slots enqueued, or ``None`` when another scheduler fired it first (or it
-    was paused meanwhile). Raises ``DurableError`` if its workflow cannot run here.
+    was paused or deleted meanwhile). Raises ``DurableError`` if it cannot fire here.
     """
-    info = workflow_of(row)
-    if row.queue_name and not registry.queue_exists(row.queue_name):
-        registry.get_queue(row.queue_name)  # undeclared here: leave it to another scheduler
-    cron = Cron.parse(row.schedule, row.cron_timezone or None)
-    expected = row.next_fire_at
-    if expected is None:
-        fire_plan = FirePlan(slots=[], next_fire_at=cron.next_after(now), missed=False)
-    else:
-        fire_plan = plan(
-            cron, expected, now, automatic_backfill=row.automatic_backfill, cap=cap, grace=grace
-        )
-    new_runs = [
-        slot_run(row, info, slot, slot_run_id(row.schedule_name, slot)) for slot in fire_plan.slots
-    ]
+    from django_durable.schedules.batch import Planner, commit_fires, log_fires
+
     using = conf.database_alias()
-    with transaction.atomic(using=using):
-        last = fire_plan.slots[-1] if fire_plan.slots else None
-        if not row.advance(
-            expected=expected, next_fire_at=fire_plan.next_fire_at, last_fired_at=last
-        ):
-            return None
-        insert_runs(new_runs, using)
-        if fire_plan.slots:
-            events.schedule_fired(
-                row.schedule_name,
-                fire_plan.slots,
-                [run.pk for run in new_runs],
-                using,
-                workflow_name=row.workflow_name,
-            )
-    if fire_plan.missed:
-        events.schedule_missed(row.schedule_name, row.workflow_name, expected)
-        logger.warning(
-            "Schedule %s missed slots since %s (automatic backfill %s, cap %d); next at %s",
-            row.schedule_name,
-            expected.isoformat() if expected else None,
-            "on" if row.automatic_backfill else "off",
-            cap,
-            fire_plan.next_fire_at.isoformat(),
-            extra={"action": "schedule_missed", "schedule": row.schedule_name},
-        )
-    if fire_plan.slots:
-        logger.info(
-            "Schedule %s fired %d slot(s): %s",
-            row.schedule_name,
-            len(fire_plan.slots),
-            ", ".join(slot.isoformat() for slot in fire_plan.slots[:5])
-            + (" ..." if len(fire_plan.slots) > 5 else ""),
-            extra={"action": "schedule_fired", "schedule": row.schedule_name},
-        )
-    return fire_plan.slots
+    if row.next_fire_at is None:
+        raise ValueError(f"Schedule {row.schedule_name!r} has no next fire time to fire.")
+    planned = Planner(using, now=now, cap=cap, grace=grace).fire_of(due_schedule(row, using))
+    with exclusive_transaction(using):
+        fired = commit_fires(using, [planned])
+    log_fires(fired, cap)
+    return planned.slots if fired else None

@@ -2,6 +2,8 @@
 
 Both ignore pause. A trigger never de-duplicates (its id carries the time in
 microseconds); a backfill uses the live fire ids, so slots that already ran are skipped.
+A backfilled slot that is still in the future is enqueued to start at its slot: it never
+runs early, and the live fire of that slot later finds it and adds nothing.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from django_durable import conf
+from django_durable.cron import EARLIEST, LATEST, in_range
+from django_durable.db import notify
+from django_durable.engine import events
 from django_durable.engine.enqueue import insert_enqueued
 from django_durable.engine.handles import WorkflowHandle
 from django_durable.exceptions import InvalidScheduleError, ScheduleNotFound
 from django_durable.models import WorkflowRun, WorkflowSchedule
+from django_durable.models.bulk import insert_ignoring_conflicts, prepared_row
 from django_durable.registry import WorkflowInfo
 from django_durable.schedules import fire
 
@@ -45,7 +51,7 @@ def trigger_schedule(name: str) -> WorkflowHandle:
     row = _get(name)
     info = fire.workflow_of(row)
     now = timezone.now()
-    run = fire.slot_run(row, info, now, fire.trigger_run_id(name, now))
+    run = fire.row_slot_run(row, info, now, fire.trigger_run_id(name, now))
     insert_enqueued(run)
     logger.info(
         "Schedule %s triggered: %s",
@@ -75,7 +81,28 @@ class Backfill:
 def _aware(value: datetime, what: str) -> datetime:
     if not isinstance(value, datetime):
         raise InvalidScheduleError(f"{what} must be a datetime, got {value!r}.", field=what)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    if not in_range(aware):
+        raise InvalidScheduleError(
+            f"The backfill {what} {value.isoformat()} is outside the range schedules are "
+            f"computed in ({EARLIEST.isoformat()} to {LATEST.isoformat()}).",
+            field=what,
+        )
+    return aware
+
+
+def backfill_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The bounds of a backfill as aware datetimes (naive means UTC), or
+    ``InvalidScheduleError`` naming the bad one: each a datetime from ``cron.EARLIEST`` to
+    ``cron.LATEST``, the start before the end. The API, the admin's form and the
+    ``durable`` command all check a range with this function."""
+    first, last = _aware(start, "start"), _aware(end, "end")
+    if first >= last:
+        raise InvalidScheduleError(
+            f"The backfill start {first.isoformat()} must be before its end {last.isoformat()}.",
+            field="start",
+        )
+    return first, last
 
 
 def _range(
@@ -91,13 +118,7 @@ def _range(
     first, last = start if start is not None else start_time, end if end is not None else end_time
     if first is None or last is None:
         raise TypeError("backfill_schedule needs a start and an end.")
-    first, last = _aware(first, "start"), _aware(last, "end")
-    if first >= last:
-        raise InvalidScheduleError(
-            f"The backfill start {first.isoformat()} must be before its end {last.isoformat()}.",
-            field="start",
-        )
-    return first, last
+    return backfill_range(first, last)
 
 
 def backfill_slots(name: str, start: datetime, end: datetime, *, limit: int) -> list[datetime]:
@@ -112,6 +133,7 @@ def row_slots(
     row: WorkflowSchedule, start: datetime, end: datetime, *, limit: int
 ) -> list[datetime]:
     """``backfill_slots`` for a schedule row already loaded (the admin's selection)."""
+    start, end = backfill_range(start, end)
     slots: list[datetime] = []
     for slot in row.definition().cron().slots_between(start, end):
         if len(slots) >= limit:
@@ -147,9 +169,11 @@ def enqueue_slots(name: str, slots: Sequence[datetime]) -> Backfill:
     cron = row.definition().cron()
     utc_slots: list[datetime] = []
     for slot in slots:
-        if not isinstance(slot, datetime) or slot.utcoffset() is None:
+        if not isinstance(slot, datetime) or slot.utcoffset() is None or not in_range(slot):
             raise InvalidScheduleError(
-                f"A backfill slot must be an aware datetime, got {slot!r}.", field="start"
+                f"A backfill slot must be an aware datetime from {EARLIEST.isoformat()} to "
+                f"{LATEST.isoformat()}, got {slot!r}.",
+                field="start",
             )
         if cron.next_after(slot - _TICK) != slot:
             raise InvalidScheduleError(
@@ -164,15 +188,17 @@ def _enqueue(row: WorkflowSchedule, info: WorkflowInfo, slots: list[datetime]) -
     name = row.schedule_name
     ids = [fire.slot_run_id(name, slot) for slot in slots]
     using = conf.database_alias()
+    now = timezone.now()
     with transaction.atomic(using=using):
         rows = WorkflowRun.objects.using(using).filter(pk__in=ids)
         existing = set(rows.values_list("pk", flat=True))
         fresh = [
-            fire.slot_run(row, info, slot, run_id)
+            # A slot still to come waits for its time.
+            fire.row_slot_run(row, info, slot, run_id, run_after=slot if slot > now else None)
             for slot, run_id in zip(slots, ids, strict=True)
             if run_id not in existing
         ]
-        fire.insert_runs(fresh, using)
+        _insert(fresh, using)
     result = Backfill(
         slots=slots,
         created=[run.pk for run in fresh],
@@ -187,6 +213,17 @@ def _enqueue(row: WorkflowSchedule, info: WorkflowInfo, slots: list[datetime]) -
         extra={"action": "schedule_backfilled", "schedule": name},
     )
     return result
+
+
+def _insert(fresh: list[WorkflowRun], using: str) -> None:
+    """Insert runs (skipping ids that exist) and wake the workers of their queues."""
+    if not fresh:
+        return
+    connection = connections[using]
+    insert_ignoring_conflicts(using, WorkflowRun, [prepared_row(run, connection) for run in fresh])
+    for queue in sorted({str(run.queue_name) for run in fresh}):
+        notify(using, queue)
+    events.enqueued(fresh, using)
 
 
 def backfill_schedule(

@@ -25,7 +25,7 @@ from django_durable import registry, serialization
 from django_durable.cron import Cron
 from django_durable.exceptions import ConfigurationError
 from django_durable.models import RunStatus, WorkflowRun, WorkflowSchedule
-from django_durable.scheduler import Scheduler
+from django_durable.scheduler import FIRST_BATCH, Scheduler
 from django_durable.schedules import fire, sync_code_schedules
 from django_durable.testing import run_until_idle
 from tests import workflows
@@ -790,15 +790,14 @@ def test_run_once_syncs_code_schedules_and_ticks_once():
 # ---------------------------------------------------------------- statements per tick
 
 # Statements of one tick, by vendor, counted with CaptureQueriesContext (BEGIN and COMMIT
-# included). The first tick of a Scheduler also reviews skipped schedules: one more SELECT.
-#   every tick:   SELECT the due schedules (one query, however many schedules exist)
-#   each fire:    BEGIN (BEGIN IMMEDIATE on SQLite); UPDATE the schedule (compare-and-set
-#                 on next_fire_at, sets last_fired_at); INSERT the run(s) ON CONFLICT DO
-#                 NOTHING (INSERT OR IGNORE on SQLite); SELECT pg_notify(...) (PostgreSQL
-#                 only); COMMIT
-ONE_FIRE_TICK = {"sqlite": 5, "postgresql": 6}
-"""A tick with one due schedule: SELECT + the fire's statements."""
-FIRE_STATEMENTS = {"sqlite": 4, "postgresql": 5}
+# included). The first tick of a Scheduler also reviews skipped schedules: two SELECTs.
+# A batch is one transaction, whatever the number of schedules it fires:
+#   BEGIN (BEGIN IMMEDIATE on SQLite); SELECT the due schedules (FOR UPDATE SKIP LOCKED on
+#   PostgreSQL); UPDATE them all (one compare-and-set); INSERT all their runs (ON CONFLICT
+#   DO NOTHING); on PostgreSQL one SELECT that notifies each queue and turns
+#   synchronous_commit off for this transaction; COMMIT
+ONE_BATCH = {"sqlite": 5, "postgresql": 6}
+"""A tick whose due schedules fit in one batch (and share a queue)."""
 
 
 @COMMITS
@@ -811,25 +810,27 @@ def test_a_tick_with_one_due_schedule_runs_a_fixed_number_of_statements(
     scheduler = Scheduler(grace=60)
     scheduler.tick(T - timedelta(days=1))  # the first tick's review, outside the count
 
-    with django_assert_num_queries(ONE_FIRE_TICK[connection.vendor]) as captured:
+    with django_assert_num_queries(ONE_BATCH[connection.vendor]) as captured:
         assert scheduler.tick(T) == 1
 
     sql = [q["sql"] for q in captured.captured_queries]
-    assert sql[0].startswith("SELECT") and "django_durable_workflowschedule" in sql[0]
-    assert sql[1].startswith("BEGIN") and sql[-1] == "COMMIT", sql
+    assert sql[0].startswith("BEGIN") and sql[-1] == "COMMIT", sql
+    assert sql[1].startswith("SELECT") and "django_durable_workflowschedule" in sql[1], sql
+    if connection.vendor == "postgresql":
+        assert "FOR UPDATE SKIP LOCKED" in sql[1], sql
+        assert "pg_notify" in sql[4] and "set_config('synchronous_commit', 'off'" in sql[4]
+    else:
+        assert sql[0] == "BEGIN IMMEDIATE", sql
     assert sql[2].startswith('UPDATE "django_durable_workflowschedule"'), sql
     assert sql[3].startswith("INSERT") and "django_durable_workflowrun" in sql[3], sql
-    if connection.vendor == "postgresql":
-        assert "ON CONFLICT DO NOTHING" in sql[3] and "pg_notify" in sql[4], sql
-    else:
-        assert sql[1] == "BEGIN IMMEDIATE" and sql[3].startswith("INSERT OR IGNORE"), sql
+    assert "ON CONFLICT DO NOTHING" in sql[3], sql
 
 
 @COMMITS
-@pytest.mark.parametrize("due_count", [0, 3])
-def test_a_tick_costs_one_select_plus_the_same_statements_per_fire(due_count):
+@pytest.mark.parametrize("due_count", [2, FIRST_BATCH - 1])
+def test_a_batch_costs_the_same_statements_however_many_schedules_it_fires(due_count):
     for i in range(20):
-        create(f"s{i:02d}", "0 * * * *")  # not due
+        create(f"s{i:02d}", "*/30 * * * * *" if i % 2 else "0 * * * *")  # not due
     for i in range(due_count):
         due_at(f"s{i:02d}", T)
     scheduler = Scheduler(grace=60)
@@ -838,12 +839,28 @@ def test_a_tick_costs_one_select_plus_the_same_statements_per_fire(due_count):
     with CaptureQueriesContext(connection) as captured:
         assert scheduler.tick(T) == due_count
 
-    per_fire = FIRE_STATEMENTS[connection.vendor]
     sql = [q["sql"] for q in captured.captured_queries]
-    assert len(sql) == 1 + due_count * per_fire, sql
-    for i in range(due_count):
-        statements = sql[1 + i * per_fire : 1 + (i + 1) * per_fire]
-        assert statements[0].startswith("BEGIN") and statements[-1] == "COMMIT", statements
+    assert len(sql) == ONE_BATCH[connection.vendor], sql
+    assert len(run_ids_like("s")) == due_count
+
+
+@COMMITS
+def test_a_tick_with_nothing_due_is_one_select_in_a_short_transaction():
+    create("later", "0 * * * *")
+    scheduler = Scheduler(grace=60)
+    scheduler.tick(T - timedelta(days=1))
+
+    with CaptureQueriesContext(connection) as captured:
+        assert scheduler.tick(T - timedelta(hours=1)) == 0
+
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert len(sql) == 3 and sql[0].startswith("BEGIN") and sql[2] == "COMMIT", sql
+
+
+def run_ids_like(prefix: str) -> list[str]:
+    return list(
+        WorkflowRun.objects.filter(schedule_name__startswith=prefix).values_list("pk", flat=True)
+    )
 
 
 @COMMITS
@@ -851,7 +868,7 @@ def test_the_first_tick_of_a_scheduler_adds_two_review_selects(django_assert_num
     # Active schedules without a next fire time, and due ones of unknown workflows.
     create("one", "0 * * * *")
     due_at("one", T)
-    with django_assert_num_queries(ONE_FIRE_TICK[connection.vendor] + 2):
+    with django_assert_num_queries(ONE_BATCH[connection.vendor] + 2):
         assert Scheduler(grace=60).tick(T) == 1
 
 

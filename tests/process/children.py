@@ -34,6 +34,7 @@ POLL = 0.02
 
 # Variables of the test process that must not leak into a child unless a test sets them.
 SCRUBBED = (
+    "DURABLE_TEST_BREAK_LOOP",
     "DURABLE_TEST_CRASH_AFTER_STEP_2",
     "DURABLE_TEST_SELF_KILL",
     "DURABLE_TEST_EXECUTOR_ID",

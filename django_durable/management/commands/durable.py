@@ -319,6 +319,10 @@ class Command(MoreSubcommands, BaseCommand):
             raise CommandError(
                 f"--start {start.isoformat()} must be before --end {end.isoformat()}."
             )
+        try:
+            start, end = manual.backfill_range(start, end)
+        except DurableError as exc:
+            raise CommandError(str(exc)) from exc
         limit = int(conf.get("MAX_BACKFILL"))
         try:
             slots = manual.backfill_slots(name, start, end, limit=limit)

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from argparse import ArgumentTypeError
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -28,6 +29,34 @@ from django_durable.worker import Worker
 logger = logging.getLogger(__name__)
 
 LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+
+EXIT_LOOP_DIED = 70
+"""Exit status when a loop (scheduler or worker) dies of an unexpected error (EX_SOFTWARE):
+the process ends at once, so that its supervisor starts a new one."""
+
+
+def guarded(name: str, loop: Callable[[], Any]) -> Callable[[], Any]:
+    """``loop`` made fatal to the process: if it raises, the error is logged and the whole
+    process exits with ``EXIT_LOOP_DIED`` at once, whichever thread it runs in. Never a
+    live process whose scheduler or worker is dead."""
+
+    def run() -> Any:
+        try:
+            return loop()
+        except BaseException:
+            logger.critical(
+                "The %s loop died; exiting with status %d so that a supervisor restarts "
+                "the process",
+                name,
+                EXIT_LOOP_DIED,
+                exc_info=True,
+                extra={"action": "loop_died", "loop": name},
+            )
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_LOOP_DIED)
+
+    return run
 
 
 def _port(value: str) -> int:
@@ -157,14 +186,16 @@ class Command(BaseCommand):
         scheduler_thread: threading.Thread | None = None
         if scheduler is not None:
             if worker is None or options["batch"]:
-                scheduler.run()  # batch: fire what is due first, then drain it
+                guarded("scheduler", scheduler.run)()  # batch: fire what is due, then drain
             else:
                 scheduler_thread = threading.Thread(
-                    target=scheduler.run, name="durable-scheduler", daemon=True
+                    target=guarded("scheduler", scheduler.run),
+                    name="durable-scheduler",
+                    daemon=True,
                 )
                 scheduler_thread.start()
         if worker is not None:
-            claimed = worker.run()
+            claimed = guarded("worker", worker.run)()
             if scheduler is not None:
                 scheduler.stop()
             if scheduler_thread is not None:
