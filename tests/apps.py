@@ -13,6 +13,13 @@ class TestsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        if os.environ.get("DURABLE_TEST_CHILD"):
+            # A child of a process test: SIGUSR1 writes every thread's stack to stderr (the
+            # test asks for it before it kills a child that did not exit in time).
+            import faulthandler
+            import signal
+
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
         path = os.environ.get("DURABLE_TEST_TRACE_FILE")
         if path:  # a child process of a tracing test: export each span as a JSON line
             from tests.tracing import export_spans_to

@@ -208,8 +208,15 @@ class Child:
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            self.dump_stacks()
             self.kill()
             pytest.fail(f"Child did not exit within {timeout}s.{self.describe()}")
+
+    def dump_stacks(self) -> None:
+        """Have the child write every thread's stack to its stderr (see tests/apps.py)."""
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGUSR1)
+            time.sleep(0.5)
 
     def close(self) -> None:
         self.kill()

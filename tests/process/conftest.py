@@ -29,7 +29,7 @@ def _children(tmp_path: Path) -> Iterator[Callable[..., Child]]:
         program: list[str] | None = None,
     ) -> Child:
         child_env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-        child_env.update({"DATABASE_URL": url, "PYTHONUNBUFFERED": "1"})
+        child_env.update({"DATABASE_URL": url, "PYTHONUNBUFFERED": "1", "DURABLE_TEST_CHILD": "1"})
         child_env.update(env or {})
         stderr_path = tmp_path / f"child-{len(children)}-{executor_id}.stderr"
         child = Child(
