@@ -14,9 +14,7 @@ from django_durable.models.queues import QueueOrigin, WorkflowQueue, WorkflowQue
 from django_durable.models.runs import (
     FINISHED,
     IN_FLIGHT,
-    Dashboard,
     RunStatus,
-    StepOutput,
     WorkflowRun,
     WorkflowRunQuerySet,
 )
@@ -26,6 +24,7 @@ from django_durable.models.schedules import (
     WorkflowSchedule,
     WorkflowScheduleQuerySet,
 )
+from django_durable.models.steps import Dashboard, StepOutput
 from django_durable.models.waits import WaitingFor
 
 __all__ = [

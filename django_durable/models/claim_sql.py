@@ -11,8 +11,9 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django_durable.db import cached_sql, quote
-from django_durable.models.runs import RunStatus, StepOutput, WorkflowRun
+from django_durable.models.runs import RunStatus, WorkflowRun
 from django_durable.models.sql import row_instance, run_columns, status_literal
+from django_durable.models.steps import StepOutput
 
 
 def _names_match(q: Any, column: str, postgresql: bool) -> str:

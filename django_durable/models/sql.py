@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from django_durable.context import Checkpoint
 from django_durable.db import cached_sql, exclusive_transaction, execute_write, quote
-from django_durable.models.runs import RunStatus, StepOutput, WorkflowRun
+from django_durable.models.runs import RunStatus, WorkflowRun
+from django_durable.models.steps import StepOutput
 
 STEP_COLUMNS = (
     "workflow_id",
