@@ -120,6 +120,16 @@ def _instant(value: datetime | str | None, what: str) -> datetime | None:
     return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
 
 
+MAX_COUNT = 2**31 - 1
+"""The largest ``limit`` or ``offset`` (the bound of an integer column everywhere)."""
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise ValueError(f"{what} must be an int from 0 to {MAX_COUNT}, got {value!r}.")
+    return value
+
+
 def filtered(
     *,
     workflow_ids: Iterable[str] | None = None,
@@ -177,7 +187,8 @@ def filtered(
     if not load_output:
         qs = qs.defer("output", "error")
     order = ("-created_at", "-workflow_id") if sort_desc else ("created_at", "workflow_id")
-    first = offset or 0
+    first = _count(offset or 0, "offset")
+    limit = None if limit is None else _count(limit, "limit")
     qs = qs.order_by(*order)[first : (first + limit) if limit is not None else None]
     return [run.to_status(load_input=load_input, load_output=load_output) for run in qs]
 

@@ -509,3 +509,12 @@ def test_apply_backfill_and_trigger_are_refused_inside_a_workflow():
     ):
         workflows.triggers_a_schedule("triggered")
     assert WorkflowRun.objects.filter(schedule_name="triggered").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [({"limit": 10**20}, "limit"), ({"limit": -1}, "limit"), ({"offset": 2**40}, "offset")],
+)
+def test_list_workflows_refuses_a_limit_or_offset_out_of_range(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        durable.list_workflows(**kwargs)
