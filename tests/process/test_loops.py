@@ -18,7 +18,7 @@ from django.utils import timezone
 
 import django_durable as durable
 from django_durable.management.commands.runscheduler import EXIT_LOOP_DIED
-from django_durable.models import WorkflowRun, WorkflowSchedule
+from django_durable.models import Executor, WorkflowRun, WorkflowSchedule
 from django_durable.schedules.fire import slot_run_id
 from tests import workflows
 from tests.process.children import Child, wait_until
@@ -85,6 +85,12 @@ def test_a_never_matching_cron_written_by_raw_sql_is_skipped_and_the_others_keep
     insert_raw("never-unscheduled", "0 0 31 4 *", None)
     child = spawn_worker("--no-worker", executor_id=executor_id("bad-cron"), env=FAST)
     scheduler_started(child)
+    # A scheduler-only process heartbeats too (what `durable health` checks).
+    wait_until(
+        lambda: Executor.objects.filter(pk=child.executor_id).exists(),
+        "the scheduler-only process's heartbeat",
+        diagnostics=child.describe,
+    )
     first = datetime.fromisoformat(
         durable.create_schedule(
             schedule_name="healthy",

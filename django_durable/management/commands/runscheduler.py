@@ -182,6 +182,9 @@ class Command(BaseCommand):
         scheduler: Scheduler | None,
     ) -> None:
         self._announce(worker, scheduler)
+        # Every runscheduler heartbeats from its start, a scheduler-only one included, so
+        # `durable health` (and a Kubernetes probe) sees each process alive.
+        runtime.started_running()
         self._install_signal_handlers([loop for loop in (worker, scheduler) if loop])
         scheduler_thread: threading.Thread | None = None
         if scheduler is not None:
